@@ -1,0 +1,51 @@
+"""The hub's one configuration object: every knob is a `CETTAR_*` environment variable."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Hub configuration with embedded defaults: SQLite store, local sandbox agencies."""
+
+    model_config = SettingsConfigDict(env_prefix="CETTAR_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path.home() / ".cettar", description="Where the store lives.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is a SQLite file under data_dir."
+    )
+
+    registry_url: str = "http://127.0.0.1:8765/registry"
+    registry_token: SecretStr = SecretStr("sandbox-registry-token")
+
+    # Keyed tokens of NIK / No. KK (HMAC); production sets its own secret.
+    pii_key: SecretStr = SecretStr("cettar-development-key-change-me")
+
+    http_timeout_s: float = 30.0
+    http_connect_timeout_s: float = 5.0
+    http_max_attempts: int = Field(default=6, ge=1, le=20)
+    http_backoff_base_s: float = 0.2
+    http_backoff_max_s: float = 10.0
+    http_retry_after_max_s: float = 60.0
+    http_max_concurrency: int = Field(default=8, ge=1)
+
+    page_limit: int = Field(default=1000, ge=1, le=5000)
+
+    prefect_port: int = 4200
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The store URL: configured, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'cettar.db'}"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,239 @@
+"""Writes of the sync: a page's rows, its quarantine and its cursor in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from integrations.db import dialect_insert, upsert_all
+from models.tables import Quarantine, Region, SyncCursor
+from models.validation import Rejection
+from models.wilayah import get_region_registry
+
+QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
+CURSOR = SyncCursor.__table__  # type: ignore[attr-defined]
+REGION = Region.__table__  # type: ignore[attr-defined]
+
+
+def utc(ts: datetime) -> datetime:
+    """Normalise to UTC so SQLite's tz-less text compares in time order."""
+    return ts.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class CursorState:
+    """Where one (source, partition) stands: last complete watermark and an open pass."""
+
+    source: str
+    partition: str
+    watermark: datetime | None = None
+    pass_since: datetime | None = None
+    pass_high: datetime | None = None
+    cursor: str | None = None
+    pages: int = 0
+    records: int = 0
+
+    @property
+    def in_pass(self) -> bool:
+        """True when a previous pass stopped between pages and must be resumed."""
+        return self.cursor is not None
+
+    def start_pass(self, *, full: bool) -> None:
+        """Begin a new pass from the watermark (or from scratch for a full re-sync)."""
+        self.pass_since = None if full else self.watermark
+        self.pass_high = None
+        self.cursor = None
+
+    def advance(self, next_cursor: str | None, page_high: datetime | None, records: int) -> None:
+        """Record a committed page; close the pass on the last one."""
+        if page_high is not None:
+            page_high = utc(page_high)
+            self.pass_high = page_high if self.pass_high is None else max(self.pass_high, page_high)
+        self.pages += 1
+        self.records += records
+        self.cursor = next_cursor
+        if next_cursor is None:
+            if self.pass_high is not None:
+                self.watermark = (
+                    self.pass_high
+                    if self.watermark is None
+                    else max(self.watermark, self.pass_high)
+                )
+            self.pass_since = None
+            self.pass_high = None
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; the store writes UTC, so re-attach it.
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def load_cursor(conn: Connection, source: str, partition: str) -> CursorState:
+    """The stored state of (source, partition), or a fresh one."""
+    row = (
+        conn.execute(
+            select(CURSOR).where(CURSOR.c.source == source, CURSOR.c.partition == partition)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return CursorState(source, partition)
+    return CursorState(
+        source=source,
+        partition=partition,
+        watermark=_aware(row["watermark"]),
+        pass_since=_aware(row["pass_since"]),
+        pass_high=_aware(row["pass_high"]),
+        cursor=row["cursor"],
+        pages=row["pages"],
+        records=row["records"],
+    )
+
+
+def save_cursor(conn: Connection, state: CursorState, *, now: datetime) -> None:
+    """Write the cursor; callers do it in the same transaction as the page's rows."""
+    upsert_all(
+        conn,
+        CURSOR,
+        [
+            {
+                "source": state.source,
+                "partition": state.partition,
+                "watermark": state.watermark,
+                "pass_since": state.pass_since,
+                "pass_high": state.pass_high,
+                "cursor": state.cursor,
+                "pages": state.pages,
+                "records": state.records,
+                "changed_at": now,
+            }
+        ],
+        key=("source", "partition"),
+    )
+
+
+def quarantine(
+    conn: Connection, source: str, partition: str, rejected: Sequence[Rejection], *, now: datetime
+) -> None:
+    """Keep every rejected record whole with its reasons; a record seen again is counted once."""
+    if not rejected:
+        return
+    rows: dict[str, dict[str, Any]] = {}
+    for rej in rejected:
+        rows[rej.payload_hash] = {
+            "source": source,
+            "partition": partition,
+            "record_id": rej.record_id,
+            "payload_hash": rej.payload_hash,
+            "reason_codes": ",".join(rej.reason_codes)[:400],
+            "reasons": json.dumps(
+                [{"loc": r.loc, "code": r.code, "message": r.message} for r in rej.reasons],
+                ensure_ascii=False,
+            ),
+            "payload": rej.payload_json,
+            "status": "open",
+            "first_seen": now,
+            "last_seen": now,
+            "seen_count": 1,
+        }
+    stmt = dialect_insert(conn, QUARANTINE)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["source", "payload_hash"],
+        set_={"last_seen": stmt.excluded.last_seen, "seen_count": QUARANTINE.c.seen_count + 1},
+    )
+    conn.execute(stmt, list(rows.values()))
+
+
+@dataclass(slots=True)
+class PageCounts:
+    """What happened to one page (or a sum of pages): counts only, never records."""
+
+    fetched: int = 0
+    upserted: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    members_upserted: int = 0
+    pages: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: PageCounts) -> None:
+        """Accumulate another count."""
+        self.fetched += other.fetched
+        self.upserted += other.upserted
+        self.unchanged += other.unchanged
+        self.quarantined += other.quarantined
+        self.members_upserted += other.members_upserted
+        self.pages += other.pages
+        self.reasons.update(other.reasons)
+        self.warnings.update(other.warnings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for task results and artifacts."""
+        return {
+            "fetched": self.fetched,
+            "upserted": self.upserted,
+            "unchanged": self.unchanged,
+            "quarantined": self.quarantined,
+            "members_upserted": self.members_upserted,
+            "pages": self.pages,
+            "reasons": dict(self.reasons),
+            "warnings": dict(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PageCounts:
+        """Inverse of `as_dict`."""
+        return cls(
+            fetched=data["fetched"],
+            upserted=data["upserted"],
+            unchanged=data["unchanged"],
+            quarantined=data["quarantined"],
+            members_upserted=data["members_upserted"],
+            pages=data["pages"],
+            reasons=Counter(data["reasons"]),
+            warnings=Counter(data["warnings"]),
+        )
+
+
+def delete_stale_children(
+    conn: Connection, child: Any, parent: Any, parent_ids: Sequence[str], fk: str
+) -> int:
+    """Remove child rows older than their (just updated) parent: members who left a household."""
+    if not parent_ids:
+        return 0
+    newer = select(parent.c.updated_at).where(parent.c.id == child.c[fk]).scalar_subquery()
+    result = conn.execute(
+        delete(child).where(child.c[fk].in_(list(parent_ids)), child.c.updated_at < newer)
+    )
+    return result.rowcount or 0
+
+
+def load_regions(engine: Engine) -> int:
+    """Load the shipped region registry into the store (idempotent)."""
+    rows = [
+        {"code": r.code, "name": r.name, "kind": str(r.kind), "parent_code": r.parent_code}
+        for r in get_region_registry()
+    ]
+    with engine.begin() as conn:
+        for i in range(0, len(rows), 2000):
+            upsert_all(conn, REGION, rows[i : i + 2000], key=("code",))
+    return len(rows)
+
+
+def reset_cursors(conn: Connection, source_prefix: str, partitions: Sequence[str]) -> None:
+    """Forget the watermark of partitions so the next pass re-reads everything."""
+    conn.execute(
+        update(CURSOR)
+        .where(CURSOR.c.source.startswith(source_prefix), CURSOR.c.partition.in_(list(partitions)))
+        .values(watermark=None, pass_since=None, pass_high=None, cursor=None)
+    )

@@ -1,0 +1,117 @@
+"""Wire contract of the social-registry agency (DTKS/DTSEN): households, members, recipients."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from models.identity import NIK, NoKK
+from models.wilayah import KodeDesa
+
+RecordId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+
+HOUSEHOLDS = "households"
+RECIPIENTS = "recipients"
+COLLECTIONS = (HOUSEHOLDS, RECIPIENTS)
+
+
+class Sex(StrEnum):
+    """Sex as the civil registry records it."""
+
+    L = "L"
+    P = "P"
+
+
+class Relationship(StrEnum):
+    """Relationship to the head of the household (hubungan dalam keluarga)."""
+
+    KEPALA = "kepala"
+    PASANGAN = "pasangan"
+    ANAK = "anak"
+    LAINNYA = "lainnya"
+
+
+class MemberStatus(StrEnum):
+    """Life status of a member as the registry knows it."""
+
+    ACTIVE = "active"
+    DECEASED = "deceased"
+    MOVED = "moved"
+
+
+class Programme(StrEnum):
+    """Social-assistance programmes the registry targets."""
+
+    PKH = "PKH"
+    BPNT = "BPNT"
+
+
+class EnrolmentStatus(StrEnum):
+    """State of a programme enrolment."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+class Member(BaseModel):
+    """One person (anggota rumah tangga) of a registry household."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: RecordId
+    nik: NIK
+    name: Name
+    sex: Sex
+    birth_date: date
+    relationship: Relationship
+    status: MemberStatus = MemberStatus.ACTIVE
+
+
+class Household(BaseModel):
+    """One registry household (rumah tangga) with its members."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: RecordId
+    no_kk: NoKK
+    desa_code: KodeDesa
+    address: Annotated[str, StringConstraints(max_length=200)] = ""
+    desil: Annotated[int, Field(ge=1, le=10)] | None = None
+    updated_at: AwareDatetime
+    members: Annotated[list[Member], Field(min_length=1, max_length=30)]
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Household:
+        # A NIK typed into the KK field (or the reverse) is the commonest swap error.
+        niks = [m.nik for m in self.members]
+        if self.no_kk in niks:
+            raise ValueError("a member's NIK equals the household's No. KK (NIK/KK swapped?)")
+        if len(set(niks)) != len(niks):
+            raise ValueError("the same NIK appears twice in one household")
+        ids = [m.id for m in self.members]
+        if len(set(ids)) != len(ids):
+            raise ValueError("the same member id appears twice in one household")
+        return self
+
+
+class Recipient(BaseModel):
+    """A programme enrolment (PKH, BPNT) of a registry household, paid to its pengurus."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: RecordId
+    programme: Programme
+    household_id: RecordId
+    nik_pengurus: NIK
+    no_kk: NoKK
+    desa_code: KodeDesa
+    period: Annotated[str, StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
+    status: EnrolmentStatus
+    updated_at: AwareDatetime

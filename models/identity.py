@@ -1,0 +1,373 @@
+"""NIK and No. KK: normalisation, validation (docs/NIK_KK.md), masking and pydantic types."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from models.wilayah import RegionRegistry, get_region_registry, normalise_region_code
+
+__all__ = [
+    "NIK",
+    "PROVINCE_CODES",
+    "IdCheck",
+    "IdFormatError",
+    "Issue",
+    "NoKK",
+    "check_nik",
+    "check_nik_kk_pair",
+    "check_no_kk",
+    "id_token",
+    "make_nik",
+    "make_no_kk",
+    "mask_id",
+    "mask_ids_in_text",
+    "nik_birth_date",
+    "nik_sex",
+    "normalise_id",
+]
+
+# One string keeps the 38 codes readable at a glance.
+PROVINCE_CODES: frozenset[str] = frozenset(
+    "11 12 13 14 15 16 17 18 19 21 31 32 33 34 35 36 51 52 53 61 62 63 64 65 "  # noqa: SIM905
+    "71 72 73 74 75 76 81 82 91 92 93 94 95 96".split()
+)
+"""The 38 Kemendagri province codes."""
+
+# Only Jawa Timur's regions are packaged, so deeper checks apply to this province only.
+_JATIM = "35"
+_FEMALE_OFFSET = 40
+_BULLET = "\u2022"
+
+_SEPARATORS = re.compile(r"[\s.\-]")
+# What a spreadsheet shows after turning a 16-digit id into a float: 3.5780801E+15, 3,57E15.
+_SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
+_DIGITS16 = re.compile(r"[0-9]{16}")
+_ID_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
+
+_SEX_ALIASES: dict[str, Literal["L", "P"]] = {
+    "L": "L",
+    "M": "L",
+    "LAKI-LAKI": "L",
+    "PRIA": "L",
+    "P": "P",
+    "F": "P",
+    "PEREMPUAN": "P",
+    "WANITA": "P",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding of a check: a stable machine code and a masked human message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class IdCheck:
+    """Result of checking one NIK or No. KK."""
+
+    value: str | None
+    errors: tuple[Issue, ...] = ()
+    warnings: tuple[Issue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when there are no errors (warnings allowed)."""
+        return not self.errors
+
+
+class IdFormatError(ValueError):
+    """The value is not 16 digits once separators are removed."""
+
+    def __init__(self, issue: Issue) -> None:
+        super().__init__(issue.message)
+        self.issue = issue
+
+
+def mask_id(value: str) -> str:
+    """Mask an id for display: 3578••••••••0001; other values keep at most 2+2 characters."""
+    text = value if isinstance(value, str) else str(value)
+    compact = _SEPARATORS.sub("", text)
+    if _DIGITS16.fullmatch(compact):
+        return compact[:4] + _BULLET * 8 + compact[-4:]
+    # Short values reveal less so that the visible part never dominates.
+    n = len(text)
+    keep = 2 if n >= 8 else 1 if n >= 4 else 0
+    if keep == 0:
+        return _BULLET * n
+    return text[:keep] + _BULLET * (n - 2 * keep) + text[-keep:]
+
+
+def mask_ids_in_text(text: str) -> str:
+    """Replace every standalone run of exactly 16 digits in text by its mask."""
+    return _ID_IN_TEXT.sub(lambda m: mask_id(m.group(0)), text)
+
+
+def normalise_id(value: object, *, label: str = "NIK/No. KK") -> str:
+    """Return the 16 ASCII digits of a NIK/No. KK or raise IdFormatError."""
+    if not isinstance(value, str):
+        raise IdFormatError(Issue("not_text", f"{label} must be text, got {type(value).__name__}"))
+    stripped = value.strip()
+    if _SCIENTIFIC.fullmatch(stripped.replace(" ", "")):
+        raise IdFormatError(
+            Issue(
+                "scientific_notation",
+                f"{label} is in scientific notation: a spreadsheet turned the number into a "
+                "float and its last digits were lost; store the column as text and re-export",
+            )
+        )
+    compact = _SEPARATORS.sub("", stripped)
+    # isdigit() alone would accept Arabic-Indic and other non-ASCII digits.
+    if not (compact.isascii() and compact.isdigit()) and compact:
+        raise IdFormatError(
+            Issue(
+                "format",
+                f"{label} must contain only digits 0-9 (spaces, dots and hyphens are ignored)",
+            )
+        )
+    if len(compact) != 16:
+        raise IdFormatError(Issue("length", f"{label} must have 16 digits, got {len(compact)}"))
+    return compact
+
+
+def _resolve_date(
+    day: int, month: int, yy: int, today: date, hint: date | None
+) -> tuple[date | None, str | None]:
+    """Pick the century and build the date; return (date, None) or (None, issue code)."""
+    # The century is not encoded: trust a recorded date with the same YY, else prefer 20YY
+    # unless that lies in the future.
+    years = [hint.year] if hint is not None and hint.year % 100 == yy else [2000 + yy, 1900 + yy]
+    problem = "date"
+    for year in years:
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue
+        if candidate <= today:
+            return candidate, None
+        problem = "future"
+    return None, problem
+
+
+def _check_common(
+    digits: str, label: str, registry: RegionRegistry | None
+) -> tuple[list[Issue], list[Issue]]:
+    """Region rules shared by NIK and No. KK: province, kabupaten/kota, kecamatan."""
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    shown = f"{label} {mask_id(digits)}"
+    province = digits[:2]
+    if province not in PROVINCE_CODES:
+        errors.append(Issue("province", f"{shown}: {province} is not a province code"))
+    elif province == _JATIM:
+        reg = registry if registry is not None else get_region_registry()
+        kab = f"{digits[:2]}.{digits[2:4]}"
+        region = reg.get(kab)
+        if region is None or region.level != 2:
+            errors.append(
+                Issue("kabupaten", f"{shown}: {kab} is not a kabupaten/kota of Jawa Timur")
+            )
+        else:
+            kec = f"{kab}.{digits[4:6]}"
+            if reg.get(kec) is None:
+                # Old codes survive kecamatan splits, so this is not proof of a bad number.
+                warnings.append(
+                    Issue(
+                        "kecamatan",
+                        f"{shown}: {kec} is not in the current kecamatan list "
+                        "(it may predate a split)",
+                    )
+                )
+    return errors, warnings
+
+
+def _check_serial(digits: str, shown: str, errors: list[Issue]) -> None:
+    # Serials start at 0001, so 0000 marks a made-up or truncated number.
+    if digits[12:] == "0000":
+        errors.append(Issue("serial", f"{shown}: serial (digits 13-16) is 0000"))
+
+
+def _nik_date_parts(digits: str) -> tuple[int, int, int, Literal["L", "P"] | None]:
+    dd, mm, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
+    if 1 <= dd <= 31:
+        return dd, mm, yy, "L"
+    if 1 + _FEMALE_OFFSET <= dd <= 31 + _FEMALE_OFFSET:
+        return dd - _FEMALE_OFFSET, mm, yy, "P"
+    return dd, mm, yy, None
+
+
+def check_nik(
+    value: object,
+    *,
+    today: date | None = None,
+    birth_date: date | None = None,
+    sex: str | None = None,
+    registry: RegionRegistry | None = None,
+) -> IdCheck:
+    """Check a NIK against every rule of NIK_KK.md, comparing with a recorded birth date/sex."""
+    try:
+        digits = normalise_id(value, label="NIK")
+    except IdFormatError as exc:
+        return IdCheck(None, (exc.issue,))
+    today = today or date.today()
+    shown = f"NIK {mask_id(digits)}"
+    errors, warnings = _check_common(digits, "NIK", registry)
+
+    day, month, yy, nik_sex_value = _nik_date_parts(digits)
+    # Birth dates are not echoed: with the mask they would reveal most of the number.
+    if nik_sex_value is None:
+        errors.append(
+            Issue("birth_date", f"{shown}: day (digits 7-8) must be 01-31, or 41-71 for women")
+        )
+    if not 1 <= month <= 12:
+        errors.append(Issue("birth_date", f"{shown}: month (digits 9-10) must be 01-12"))
+    if nik_sex_value is not None and 1 <= month <= 12:
+        born, problem = _resolve_date(day, month, yy, today, birth_date)
+        if problem == "future":
+            errors.append(Issue("future_date", f"{shown}: birth date is in the future"))
+        elif problem is not None:
+            errors.append(Issue("birth_date", f"{shown}: digits 7-12 are not a real calendar date"))
+        elif birth_date is not None and born != birth_date:
+            # NIKs are never reissued for a wrong date, so a mismatch is only a warning.
+            warnings.append(
+                Issue("birth_date_mismatch", f"{shown}: birth date differs from the record")
+            )
+
+    recorded_sex = _SEX_ALIASES.get(sex.strip().upper()) if sex is not None else None
+    if recorded_sex is not None and nik_sex_value is not None and recorded_sex != nik_sex_value:
+        warnings.append(Issue("sex_mismatch", f"{shown}: sex differs from the record"))
+
+    _check_serial(digits, shown, errors)
+    return IdCheck(digits, tuple(errors), tuple(warnings))
+
+
+def check_no_kk(
+    value: object, *, today: date | None = None, registry: RegionRegistry | None = None
+) -> IdCheck:
+    """Check a No. KK: format, region, past DDMMYY issue date (no +40), serial."""
+    try:
+        digits = normalise_id(value, label="No. KK")
+    except IdFormatError as exc:
+        return IdCheck(None, (exc.issue,))
+    today = today or date.today()
+    shown = f"No. KK {mask_id(digits)}"
+    errors, warnings = _check_common(digits, "No. KK", registry)
+    day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
+    if not (1 <= day <= 31 and 1 <= month <= 12):
+        errors.append(
+            Issue("issue_date", f"{shown}: digits 7-12 must be a DDMMYY date (no +40 rule)")
+        )
+    else:
+        _, problem = _resolve_date(day, month, yy, today, None)
+        if problem == "future":
+            errors.append(Issue("future_date", f"{shown}: issue date is in the future"))
+        elif problem is not None:
+            errors.append(Issue("issue_date", f"{shown}: digits 7-12 are not a real calendar date"))
+    _check_serial(digits, shown, errors)
+    return IdCheck(digits, tuple(errors), tuple(warnings))
+
+
+def check_nik_kk_pair(nik: str, no_kk: str) -> Issue | None:
+    """Return a "same_as_kk" error when the NIK equals the No. KK (a common column swap)."""
+    try:
+        a, b = normalise_id(nik), normalise_id(no_kk)
+    except IdFormatError:
+        return None  # format problems are reported by check_nik / check_no_kk
+    if a != b:
+        return None
+    return Issue(
+        "same_as_kk", f"NIK {mask_id(a)} equals the No. KK: the columns were probably swapped"
+    )
+
+
+def nik_birth_date(
+    nik: str, *, today: date | None = None, birth_date_hint: date | None = None
+) -> date:
+    """Decode the birth date of a NIK or raise ValueError."""
+    digits = normalise_id(nik, label="NIK")
+    day, month, yy, sex = _nik_date_parts(digits)
+    if sex is None or not 1 <= month <= 12:
+        raise ValueError(f"NIK {mask_id(digits)}: digits 7-12 are not a DDMMYY birth date")
+    born, problem = _resolve_date(day, month, yy, today or date.today(), birth_date_hint)
+    if born is None:
+        reason = "in the future" if problem == "future" else "not a real calendar date"
+        raise ValueError(f"NIK {mask_id(digits)}: birth date is {reason}")
+    return born
+
+
+def nik_sex(nik: str) -> Literal["L", "P"]:
+    """Decode the sex of a NIK from the +40 day rule or raise ValueError."""
+    digits = normalise_id(nik, label="NIK")
+    sex = _nik_date_parts(digits)[3]
+    if sex is None:
+        raise ValueError(f"NIK {mask_id(digits)}: day (digits 7-8) is neither 01-31 nor 41-71")
+    return sex
+
+
+def id_token(value: str, key: bytes) -> str:
+    """Keyed pseudonym of a NIK/No. KK: HMAC-SHA256 of the normalised id, 32 hex chars."""
+    if not key:
+        raise ValueError("id_token needs a non-empty key")
+    digits = normalise_id(value)
+    return hmac.new(key, digits.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def _compose(kecamatan_code: str, d1: int, when: date, serial: int) -> str:
+    dotted = normalise_region_code(kecamatan_code)
+    if dotted.count(".") != 2:
+        raise ValueError(f"{dotted} is not a kecamatan code (35.78.01)")
+    if not 1 <= serial <= 9999:
+        raise ValueError("serial must be 1..9999")
+    return f"{dotted.replace('.', '')}{d1:02d}{when.month:02d}{when.year % 100:02d}{serial:04d}"
+
+
+def make_nik(kecamatan_code: str, birth: date, sex: Literal["L", "P"], serial: int) -> str:
+    """Compose a well-formed NIK (test data): region, DDMMYY with +40 for women, serial."""
+    if sex not in ("L", "P"):
+        raise ValueError("sex must be 'L' or 'P'")
+    return _compose(
+        kecamatan_code, birth.day + (_FEMALE_OFFSET if sex == "P" else 0), birth, serial
+    )
+
+
+def make_no_kk(kecamatan_code: str, issued: date, serial: int) -> str:
+    """Compose a well-formed No. KK (test data): region, DDMMYY issue date, serial."""
+    return _compose(kecamatan_code, issued.day, issued, serial)
+
+
+def _issues_text(issues: tuple[Issue, ...]) -> str:
+    return "; ".join(issue.message for issue in issues)
+
+
+def _validate_nik(value: object) -> str:
+    result = check_nik(value)
+    if result.value is None or result.errors:
+        raise PydanticCustomError(
+            "nik_invalid", "{detail}", {"detail": _issues_text(result.errors)}
+        )
+    return result.value
+
+
+def _validate_no_kk(value: object) -> str:
+    result = check_no_kk(value)
+    if result.value is None or result.errors:
+        raise PydanticCustomError(
+            "no_kk_invalid", "{detail}", {"detail": _issues_text(result.errors)}
+        )
+    return result.value
+
+
+NIK = Annotated[str, BeforeValidator(_validate_nik)]
+"""A valid NIK, normalised to 16 digits; warnings do not fail validation."""
+NoKK = Annotated[str, BeforeValidator(_validate_no_kk)]
+"""A valid No. KK, normalised to 16 digits; warnings do not fail validation."""
