@@ -57,8 +57,9 @@ def sandbox(
 ) -> None:
     """Serve the simulated agency APIs (OpenAPI at /docs) until interrupted."""
     from sandbox.app import FaultConfig, SandboxConfig
-    from sandbox.registry_data import RegistryDataConfig
     from sandbox.server import run
+
+    from sandbox.registry_data import RegistryDataConfig
 
     config = SandboxConfig(
         data=RegistryDataConfig(seed=seed, households=households),
@@ -120,6 +121,17 @@ def sync_registry_cmd(
     else:
         console.print(f"{state.name}: {json.dumps(summary.get('totals', {}))}\n{url}")
     raise typer.Exit(0 if state.is_completed() else 1)
+
+
+@app.command()
+def serve() -> None:
+    """Serve every deployment (schedules included) from this process."""
+    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+    from deployments.serve import serve_all
+
+    server = ensure_server(get_settings(), configured_url=configured_prefect_url())
+    with prefect_api(server.api_url):
+        serve_all()
 
 
 @server_app.command("start")

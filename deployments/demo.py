@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from rich.console import Console
 from rich.table import Table
@@ -20,84 +16,27 @@ from deployments.prefect_server import (
     ensure_server,
     prefect_api,
 )
-from integrations.settings import Settings, get_settings
-
-UNMASKED_ID = re.compile(r"(?<!\d)\d{16}(?!\d)")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What the Prefect API holds about a finished flow run."""
-
-    flow_run_id: UUID
-    flow_state: str
-    task_runs: int
-    task_states: dict[str, int]
-    log_lines: int
-    unmasked_ids_in_logs: int
-    artifacts: int
+from deployments.run_audit import audit_flow_run
+from integrations.settings import get_settings
 
 
-def _configure(settings: Settings, store: Path, registry_url: str) -> None:
-    # The CLI is the composition root: it points the lazily-built settings at the demo's parts.
-    os.environ["CETTAR_DATABASE_URL"] = f"sqlite:///{store}"
+def point_settings_at(database_url: str, registry_url: str) -> None:
+    """Point the lazily-built settings and engine at the given store and registry."""
+    # The CLI is the composition root: it may set the hub's environment for this process.
+    os.environ["CETTAR_DATABASE_URL"] = database_url
     os.environ["CETTAR_REGISTRY_URL"] = registry_url
-    os.environ["CETTAR_DATA_DIR"] = str(settings.data_dir)
     from integrations.db import get_engine
 
     get_settings.cache_clear()
     get_engine.cache_clear()
 
 
-def fetch_run_record(flow_run_id: UUID, expected_tasks: int, wait_s: float = 60.0) -> RunRecord:
-    """Read the run back from the API, waiting until every task run has been recorded."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterId,
-        LogFilter,
-        LogFilterFlowRunId,
-    )
-
-    deadline = time.monotonic() + wait_s
-    with get_client(sync_client=True) as client:
-        while True:
-            runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            terminal = [r for r in runs if r.state is not None and r.state.is_final()]
-            if len(terminal) >= expected_tasks or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        flow_run = client.read_flow_run(flow_run_id)
-        states: dict[str, int] = {}
-        for r in runs:
-            name = r.state.name if r.state else "unknown"
-            states[name] = states.get(name, 0) + 1
-        logs = client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200
-        )
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
-        )
-    return RunRecord(
-        flow_run_id=flow_run_id,
-        flow_state=flow_run.state.name if flow_run.state else "unknown",
-        task_runs=len(runs),
-        task_states=states,
-        log_lines=len(logs),
-        unmasked_ids_in_logs=sum(len(UNMASKED_ID.findall(log.message)) for log in logs),
-        artifacts=len(artifacts),
-    )
-
-
 def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> int:
     """Start the sandbox and a Prefect server, sync a province sample, report; exit code."""
     from sandbox.app import SandboxConfig
-    from sandbox.registry_data import RegistryDataConfig
     from sandbox.server import serve_in_thread
+
+    from sandbox.registry_data import RegistryDataConfig
 
     settings = get_settings()
     demo_dir = settings.data_dir / "demo"
@@ -120,7 +59,7 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
 
     config = SandboxConfig(data=RegistryDataConfig(seed=seed, households=households))
     with serve_in_thread(config) as base_url, prefect_api(server.api_url):
-        _configure(settings, store, f"{base_url}/registry")
+        point_settings_at(f"sqlite:///{store}", f"{base_url}/registry")
         if not as_json:
             console.print(f"[green]✓[/] sandbox agencies on {base_url} ({households:,} households)")
         from sandbox.truth import registry_truth
@@ -137,7 +76,7 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
         truth = registry_truth(config.data)
         assert flow_run_id is not None
         partitions = summary.get("partitions", 38)
-        record = fetch_run_record(flow_run_id, expected_tasks=partitions + 1)
+        record = audit_flow_run(flow_run_id, expected_tasks=partitions + 1)
 
     hh = summary.get("totals", {}).get("households", {})
     rc = summary.get("totals", {}).get("recipients", {})
@@ -149,7 +88,7 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
         "bad_recipients_quarantined": rc.get("quarantined") == truth["bad_recipients"],
         "task_runs_recorded": record.task_runs == partitions + 1
         and record.task_states.get("Completed", 0) == partitions + 1,
-        "no_clear_ids_in_logs": record.unmasked_ids_in_logs == 0,
+        "no_clear_ids_in_prefect_records": record.clear_id_total == 0,
     }
     result = {
         "ok": all(checks.values()),
@@ -168,6 +107,8 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
             "task_states": record.task_states,
             "log_lines": record.log_lines,
             "artifacts": record.artifacts,
+            "events": record.events,
+            "clear_ids_found": record.clear_ids,
         },
         "checks": checks,
         "store": str(store),
@@ -201,7 +142,8 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
     p = result["prefect"]
     console.print(
         f"\nPrefect recorded {p['task_runs']} task runs ({p['task_states']}), "
-        f"{p['log_lines']} log lines, {p['artifacts']} artifacts."
+        f"{p['log_lines']} log lines, {p['artifacts']} artifacts, {p['events']} events; "
+        f"clear NIK/KK found in them: {sum(p['clear_ids_found'].values())}."
     )
     console.print(f"See the run in the Prefect UI: [bold]{p['flow_run_url']}[/]")
     if server.started_here:

@@ -65,7 +65,7 @@ def pid_file(settings: Settings) -> Path:
 def ensure_server(
     settings: Settings, configured_url: str | None, wait_s: float = 120.0
 ) -> PrefectServer:
-    """Use the configured Prefect API, else the local one on the configured port (started if down)."""
+    """Use the configured Prefect API, else the local one on the port (started if down)."""
     if configured_url:
         if not healthy(configured_url):
             raise RuntimeError(f"the Prefect API at {configured_url} does not answer /health")

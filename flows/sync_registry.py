@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
 from models.wilayah import KodeKecamatan, KodeWilayah, get_region_registry
@@ -27,6 +27,8 @@ class Collection(StrEnum):
 
 class SyncScope(BaseModel):
     """What to sync: the whole province (default), some kabupaten/kota, or some kecamatan."""
+
+    model_config = ConfigDict(frozen=True)
 
     kabupaten: list[KodeWilayah] = Field(
         default_factory=list, description="Kabupaten/kota codes like 35.78; empty = all."
@@ -61,6 +63,9 @@ class SyncScope(BaseModel):
         for kec in self.kecamatan:
             groups.setdefault(kec[:5], set()).add(kec)
         return {kab: sorted(kecs) for kab, kecs in sorted(groups.items())}
+
+
+WHOLE_PROVINCE = SyncScope()
 
 
 def _run_name() -> str:
@@ -150,9 +155,8 @@ def _markdown(summary: dict[str, Any], label: str) -> str:
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     log_prints=False,
 )
-def sync_registry(scope: SyncScope | None = None) -> dict[str, Any]:
+def sync_registry(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
     """Sync DTKS/DTSEN households, members and programme recipients into the hub's store."""
-    scope = scope or SyncScope()
     logger = get_run_logger()
     prepare_store()
     partitions = scope.partitions()

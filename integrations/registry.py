@@ -13,8 +13,8 @@ from typing import Any, Self
 import httpx
 from pydantic import ValidationError
 
-from integrations.errors import ContractViolation
-from integrations.http import ATTEMPTS_EXTENSION, build_client, raise_for_status
+from integrations.errors import ContractViolation, sanitise_url
+from integrations.http import ATTEMPTS_EXTENSION, JSON_EXTENSION, build_client, raise_for_status
 from integrations.settings import Settings, get_settings
 from models.contracts.common import RawPage
 from models.contracts.registry import COLLECTIONS
@@ -72,7 +72,8 @@ class RegistryClient:
         self._client = client or build_client(
             base_url, token, agency=AGENCY, settings=self._settings, transport=transport
         )
-        self.base_url = str(self._client.base_url)
+        # Sanitised: a base URL may carry userinfo, and this shows up in reprs and logs.
+        self.base_url = sanitise_url(self._client.base_url)
 
     @classmethod
     def from_settings(
@@ -134,7 +135,11 @@ class RegistryClient:
         raise_for_status(response, AGENCY)
         content = response.content
         try:
-            page = RawPage.model_validate_json(content)
+            if JSON_EXTENSION in response.extensions:
+                # Already parsed (and checked for truncation) by the retry layer.
+                page = RawPage.model_validate(response.extensions[JSON_EXTENSION])
+            else:
+                page = RawPage.model_validate_json(content)
         except ValidationError as exc:
             raise _envelope_error(response, exc) from None
         return FetchedPage(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def _ts(*, nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _ts(*, nullable: bool = False, index: bool = False) -> Column[Any]:
     # Timezone-aware on PostgreSQL; SQLite keeps the UTC wall time the store always writes.
     return Column(DateTime(timezone=True), nullable=nullable, index=index)
 

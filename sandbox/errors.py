@@ -1,0 +1,81 @@
+"""Error answers in the contract's ErrorBody shape, and the handlers that produce them."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+__all__ = ["JSON", "BadCursor", "Unauthorized", "error_response", "install_error_handlers"]
+
+JSON = "application/json"
+
+
+class Unauthorized(Exception):  # noqa: N818 - named after the HTTP status it becomes
+    """Missing or wrong bearer token."""
+
+
+class BadCursor(Exception):  # noqa: N818 - named after the error code it becomes
+    """A cursor this API did not issue for this query."""
+
+
+def error_response(
+    status: int,
+    error: str,
+    detail: str | None = None,
+    *,
+    fields: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A JSON error answer in the shape of models.contracts.common.ErrorBody."""
+    body = {"error": error, "detail": detail, "fields": fields or []}
+    return Response(json.dumps(body).encode(), status_code=status, media_type=JSON, headers=headers)
+
+
+async def _unauthorized(request: Request, exc: Exception) -> Response:
+    return error_response(
+        401,
+        "unauthorized",
+        "a valid 'Authorization: Bearer <token>' header is required",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _bad_cursor(request: Request, exc: Exception) -> Response:
+    return error_response(400, "bad_cursor", str(exc))
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {
+            "loc": [p if isinstance(p, int) else str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "value_error")),
+        }
+        for e in exc.errors()
+    ]
+    return error_response(422, "validation_error", "the request has invalid fields", fields=fields)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        error = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    except ValueError:
+        error = "error"
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return error_response(exc.status_code, error, detail, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error answer of the app an ErrorBody."""
+    app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(BadCursor, _bad_cursor)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
