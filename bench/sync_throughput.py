@@ -49,7 +49,10 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
 def child(mode: str, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-4000:])
@@ -70,8 +73,14 @@ def run_hub() -> dict[str, Any]:
     summary = sync_registry(scope=SyncScope(collections=[Collection.households]))
     seconds = time.perf_counter() - started
     hh = summary["totals"]["households"]
-    return {"records": hh["fetched"], "stored": hh["upserted"], "members": hh["members_upserted"],
-            "quarantined": hh["quarantined"], "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
+    return {
+        "records": hh["fetched"],
+        "stored": hh["upserted"],
+        "members": hh["members_upserted"],
+        "quarantined": hh["quarantined"],
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 RAW_SCHEMA = [
@@ -111,8 +120,9 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
         conn.execute(stmt)
     records = stored = members = 0
     started = time.perf_counter()
-    with httpx.Client(base_url=registry_url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as client:
+    with httpx.Client(
+        base_url=registry_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
         for kec in get_region_registry().kecamatan():
             cursor = None
             while True:
@@ -132,8 +142,17 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
                     ts = hh.updated_at.isoformat()
                     hh_rows.append((hh.id, hh.no_kk, hh.desa_code, hh.address, hh.desil, ts))
                     m_rows.extend(
-                        (m.id, hh.id, m.nik, m.name, m.sex.value, m.birth_date.isoformat(),
-                         m.relationship.value, m.status.value, ts)
+                        (
+                            m.id,
+                            hh.id,
+                            m.nik,
+                            m.name,
+                            m.sex.value,
+                            m.birth_date.isoformat(),
+                            m.relationship.value,
+                            m.status.value,
+                            ts,
+                        )
                         for m in hh.members
                     )
                 with conn:
@@ -143,8 +162,13 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
                 if not cursor:
                     break
     seconds = time.perf_counter() - started
-    return {"records": records, "stored": stored, "members": members, "seconds": seconds,
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "records": records,
+        "stored": stored,
+        "members": members,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def main() -> None:
@@ -159,60 +183,110 @@ def main() -> None:
         print(json.dumps(run_hub()))
         return
     if args.child == "raw":
-        print(json.dumps(run_raw(os.environ["CETTAR_REGISTRY_URL"], "sandbox-registry-token",
-                                 os.environ["BENCH_RAW_DB"], args.page_limit)))
+        print(
+            json.dumps(
+                run_raw(
+                    os.environ["CETTAR_REGISTRY_URL"],
+                    "sandbox-registry-token",
+                    os.environ["BENCH_RAW_DB"],
+                    args.page_limit,
+                )
+            )
+        )
         return
 
     work = Path(tempfile.mkdtemp(prefix="cettar-bench-"))
     sandbox_port, prefect_port = free_port(), free_port()
-    base_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PYTHONPATH": str(ROOT)}
+    base_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     procs = []
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "deployments.cli", "sandbox", "--port", str(sandbox_port),
-             "--households", str(args.households), "--seed", str(args.seed)],
-            env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-        ))
-        prefect_env = {**base_env, "PREFECT_HOME": str(work / "prefect"),
-                       "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(prefect_port)],
-            env=prefect_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "deployments.cli",
+                    "sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--households",
+                    str(args.households),
+                    "--seed",
+                    str(args.seed),
+                ],
+                env=base_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+        )
+        prefect_env = {
+            **base_env,
+            "PREFECT_HOME": str(work / "prefect"),
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        }
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(prefect_port),
+                ],
+                env=prefect_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         registry_url = f"http://127.0.0.1:{sandbox_port}/registry"
         wait_http(f"http://127.0.0.1:{sandbox_port}/openapi.json")
         wait_http(f"http://127.0.0.1:{prefect_port}/api/health")
-        env = {**base_env, "CETTAR_REGISTRY_URL": registry_url,
-               "CETTAR_DATA_DIR": str(work), "CETTAR_PAGE_LIMIT": str(args.page_limit),
-               "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api"}
+        env = {
+            **base_env,
+            "CETTAR_REGISTRY_URL": registry_url,
+            "CETTAR_DATA_DIR": str(work),
+            "CETTAR_PAGE_LIMIT": str(args.page_limit),
+            "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        }
         raw = child("raw", {**env, "BENCH_RAW_DB": str(work / "raw.db")})
-        print(f"raw: {raw['records']:,} households in {raw['seconds']:.1f} s "
-              f"({raw['records'] / raw['seconds']:,.0f}/s), peak RSS {raw['peak_rss_mb']:.0f} MB")
+        print(
+            f"raw: {raw['records']:,} households in {raw['seconds']:.1f} s "
+            f"({raw['records'] / raw['seconds']:,.0f}/s), peak RSS {raw['peak_rss_mb']:.0f} MB"
+        )
         hub = child("hub", {**env, "CETTAR_DATABASE_URL": f"sqlite:///{work / 'hub.db'}"})
-        print(f"hub: {hub['records']:,} households in {hub['seconds']:.1f} s "
-              f"({hub['records'] / hub['seconds']:,.0f}/s), peak RSS {hub['peak_rss_mb']:.0f} MB")
+        print(
+            f"hub: {hub['records']:,} households in {hub['seconds']:.1f} s "
+            f"({hub['records'] / hub['seconds']:,.0f}/s), peak RSS {hub['peak_rss_mb']:.0f} MB"
+        )
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(timeout=30)
     rps, raw_rps = hub["records"] / hub["seconds"], raw["records"] / raw["seconds"]
-    print(json.dumps({
-        "households": args.households,
-        "records": hub["records"],
-        "members": hub["members"],
-        "quarantined": hub["quarantined"],
-        "seconds": round(hub["seconds"], 2),
-        "records_per_s": round(rps, 1),
-        "raw_seconds": round(raw["seconds"], 2),
-        "raw_records_per_s": round(raw_rps, 1),
-        "ratio_vs_raw": round(rps / raw_rps, 3),
-        "peak_rss_mb": round(hub["peak_rss_mb"], 1),
-        "raw_peak_rss_mb": round(raw["peak_rss_mb"], 1),
-        "page_limit": args.page_limit,
-    }))
+    print(
+        json.dumps(
+            {
+                "households": args.households,
+                "records": hub["records"],
+                "members": hub["members"],
+                "quarantined": hub["quarantined"],
+                "seconds": round(hub["seconds"], 2),
+                "records_per_s": round(rps, 1),
+                "raw_seconds": round(raw["seconds"], 2),
+                "raw_records_per_s": round(raw_rps, 1),
+                "ratio_vs_raw": round(rps / raw_rps, 3),
+                "peak_rss_mb": round(hub["peak_rss_mb"], 1),
+                "raw_peak_rss_mb": round(raw["peak_rss_mb"], 1),
+                "page_limit": args.page_limit,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

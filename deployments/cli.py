@@ -56,13 +56,11 @@ def sandbox(
     truncate_rate: float = 0.0,
 ) -> None:
     """Serve the simulated agency APIs (OpenAPI at /docs) until interrupted."""
-    from sandbox.app import FaultConfig, SandboxConfig
+    from sandbox.config import FaultConfig, RegistryDataConfig, SandboxConfig
     from sandbox.server import run
 
-    from sandbox.registry_data import RegistryDataConfig
-
     config = SandboxConfig(
-        data=RegistryDataConfig(seed=seed, households=households),
+        registry=RegistryDataConfig(seed=seed, households=households),
         faults=FaultConfig(
             error_rate=error_rate,
             rate_limit_rate=rate_limit_rate,
@@ -100,6 +98,7 @@ def sync_registry_cmd(
 ) -> None:
     """Sync the registry now (whole province unless kabupaten/kecamatan are given)."""
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+    from deployments.run_audit import run_summary
 
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
@@ -112,7 +111,7 @@ def sync_registry_cmd(
             page_limit=page_limit,
         )
         state = sync_registry(scope=scope, return_state=True)
-    summary = state.result(raise_on_failure=False) if state.is_completed() else {}
+    summary = run_summary(state)
     url = server.flow_run_url(state.state_details.flow_run_id)
     if as_json:
         print(

@@ -16,7 +16,7 @@ from deployments.prefect_server import (
     ensure_server,
     prefect_api,
 )
-from deployments.run_audit import audit_flow_run
+from deployments.run_audit import audit_flow_run, run_summary
 from integrations.settings import get_settings
 
 
@@ -33,10 +33,8 @@ def point_settings_at(database_url: str, registry_url: str) -> None:
 
 def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> int:
     """Start the sandbox and a Prefect server, sync a province sample, report; exit code."""
-    from sandbox.app import SandboxConfig
+    from sandbox.config import RegistryDataConfig, SandboxConfig
     from sandbox.server import serve_in_thread
-
-    from sandbox.registry_data import RegistryDataConfig
 
     settings = get_settings()
     demo_dir = settings.data_dir / "demo"
@@ -57,23 +55,20 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
         verb = "started" if server.started_here else "using"
         console.print(f"[green]✓[/] Prefect API {verb} at {server.api_url}")
 
-    config = SandboxConfig(data=RegistryDataConfig(seed=seed, households=households))
+    config = SandboxConfig(registry=RegistryDataConfig(seed=seed, households=households))
     with serve_in_thread(config) as base_url, prefect_api(server.api_url):
         point_settings_at(f"sqlite:///{store}", f"{base_url}/registry")
         if not as_json:
             console.print(f"[green]✓[/] sandbox agencies on {base_url} ({households:,} households)")
-        from sandbox.truth import registry_truth
-
         from flows.sync_registry import SyncScope, sync_registry
+        from sandbox.truth import registry_truth
 
         started = time.monotonic()
         state = sync_registry(scope=SyncScope(), return_state=True)
         seconds = time.monotonic() - started
         flow_run_id = state.state_details.flow_run_id
-        summary: dict[str, Any] = (
-            state.result(raise_on_failure=False) if state.is_completed() else {}
-        )
-        truth = registry_truth(config.data)
+        summary = run_summary(state)
+        truth = registry_truth(config.registry)
         assert flow_run_id is not None
         partitions = summary.get("partitions", 38)
         record = audit_flow_run(flow_run_id, expected_tasks=partitions + 1)

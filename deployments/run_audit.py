@@ -36,6 +36,14 @@ class RunRecord:
         return sum(self.clear_ids.values())
 
 
+def run_summary(state: Any) -> dict[str, Any]:
+    """The summary a completed flow run returned, or an empty dict for any other state."""
+    if not state.is_completed():
+        return {}
+    result = state.result()
+    return result if isinstance(result, dict) else {}
+
+
 def _dump(objs: list[Any]) -> str:
     return "\n".join(o.model_dump_json() for o in objs)
 
@@ -82,19 +90,19 @@ def audit_flow_run(flow_run_id: UUID, expected_tasks: int, wait_s: float = 60.0)
         ids = [f"prefect.flow-run.{flow_run_id}"] + [f"prefect.task-run.{r.id}" for r in runs]
         events = []
         event_page = client.read_events(
-            filter=EventFilter(any_resource=EventAnyResourceFilter(id=ids)), limit=200
+            filter=EventFilter(any_resource=EventAnyResourceFilter(id=ids)), limit=50
         )
         events.extend(event_page.events)
         while event_page.next_page is not None:
-            event_page = client.read_events_page(event_page.next_page)
+            event_page = client.read_events_page(str(event_page.next_page))
             events.extend(event_page.events)
     states: dict[str, int] = {}
     for r in runs:
-        name = r.state.name if r.state else "unknown"
+        name = (r.state.name if r.state else None) or "unknown"
         states[name] = states.get(name, 0) + 1
     return RunRecord(
         flow_run_id=flow_run_id,
-        flow_state=flow_run.state.name if flow_run.state else "unknown",
+        flow_state=(flow_run.state.name if flow_run.state else None) or "unknown",
         task_runs=len(runs),
         task_states=states,
         log_lines=len(logs),

@@ -152,7 +152,7 @@ def _markdown(summary: dict[str, Any], label: str) -> str:
 @flow(
     name="sync-registry",
     flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
     log_prints=False,
 )
 def sync_registry(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:

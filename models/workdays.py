@@ -91,9 +91,7 @@ class WorkCalendar:
         return cached
 
     def _build_year(self, year: int) -> _Year:
-        official = holidays.Indonesia(
-            categories=_CATEGORIES, years=year, language=self._language
-        )
+        official = holidays.Indonesia(categories=_CATEGORIES, years=year, language=self._language)
         names: dict[date, str] = {d: str(n) for d, n in official.items() if d.year == year}
         for d, name in self._extra_names.items():
             if d.year == year:

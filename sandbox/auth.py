@@ -1,7 +1,7 @@
 """Bearer-token checks for agency and admin routes."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must evaluate the dependency's
+# annotation, which refers to the closure's security scheme.
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated

@@ -16,11 +16,11 @@ __all__ = ["JSON", "BadCursor", "Unauthorized", "error_response", "install_error
 JSON = "application/json"
 
 
-class Unauthorized(Exception):  # noqa: N818 - named after the HTTP status it becomes
+class Unauthorized(Exception):
     """Missing or wrong bearer token."""
 
 
-class BadCursor(Exception):  # noqa: N818 - named after the error code it becomes
+class BadCursor(Exception):
     """A cursor this API did not issue for this query."""
 
 
@@ -70,7 +70,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     except ValueError:
         error = "error"
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return error_response(exc.status_code, error, detail, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, error, detail, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from enum import StrEnum
@@ -17,8 +18,10 @@ __all__ = [
     "DroppedResponse",
     "Fault",
     "FaultInjector",
+    "hide_injected_drops",
     "truncated_response",
 ]
+
 
 class Fault(StrEnum):
     """What happens to one request."""
@@ -30,7 +33,7 @@ class Fault(StrEnum):
     TRUNCATE = "truncate"
 
 
-class ConnectionDropped(Exception):  # noqa: N818 - names the event, like ConnectionReset
+class ConnectionDropped(Exception):
     """Raised after a partial body so the server closes the socket mid-response."""
 
 
@@ -86,7 +89,32 @@ class DroppedResponse(Response):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        await send({"type": "http.response.body", "body": self.body[: self._cut], "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": self.body[: self._cut], "more_body": True}
+        )
         # The server closes the socket on an exception after the response started: to the
         # client this is a peer that vanished mid-body, exactly like a real network drop.
         raise ConnectionDropped("sandbox dropped the connection mid-response")
+
+
+class _HideInjectedDrops(logging.Filter):
+    """Keep the server from logging each deliberate drop as an application crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for records caused by a ConnectionDropped fault."""
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, ConnectionDropped):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+_DROP_FILTER = _HideInjectedDrops()
+
+
+def hide_injected_drops(logger_name: str = "uvicorn.error") -> None:
+    """Silence the server's error log for injected drops (idempotent)."""
+    logger = logging.getLogger(logger_name)
+    if _DROP_FILTER not in logger.filters:
+        logger.addFilter(_DROP_FILTER)

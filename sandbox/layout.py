@@ -11,6 +11,7 @@ arithmetic, with nothing stored per household.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from models.wilayah import Region, RegionKind, RegionRegistry, get_region_registry
 from sandbox.seeding import mix
 
-__all__ = ["KecamatanPattern", "Layout"]
+__all__ = ["KecamatanPattern", "Layout", "layout_for"]
 
 _INV_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -110,3 +111,14 @@ class Layout:
     def max_kecamatan_households(self, households: int) -> int:
         """The largest kecamatan's household count among the first `households` indices."""
         return max(p.count(households) for p in self.patterns)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_layout(seed: int) -> Layout:
+    return Layout(seed)
+
+
+def layout_for(seed: int, registry: RegionRegistry | None = None) -> Layout:
+    """The layout of a seed; the one over the packaged regions is built once and shared."""
+    # A layout is read-only after construction, so generators with the same seed share it.
+    return _shared_layout(seed) if registry is None else Layout(seed, registry)

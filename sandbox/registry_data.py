@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
 from models.identity import make_nik, make_no_kk
 from models.wilayah import RegionRegistry
 from sandbox.bad_records import (
@@ -29,7 +30,7 @@ from sandbox.bad_records import (
     corrupt_recipient,
 )
 from sandbox.config import RegistryDataConfig
-from sandbox.layout import KecamatanPattern, Layout
+from sandbox.layout import KecamatanPattern, layout_for
 from sandbox.names import address, person_name
 from sandbox.seeding import Salted
 from sandbox.timeline import Timeline
@@ -41,10 +42,9 @@ __all__ = [
     "Position",
     "RegistryData",
     "index_of_household_id",
+    "make_household_id",
 ]
 
-HOUSEHOLDS = "households"
-RECIPIENTS = "recipients"
 # Served in id order within one household: "...-BPNT" sorts before "...-PKH".
 PROGRAMMES: tuple[str, ...] = ("BPNT", "PKH")
 PKH_SHARE = 0.25
@@ -95,7 +95,7 @@ class Position:
     slot: int = 0
 
 
-def household_id(desa_digits: str, index: int) -> str:
+def make_household_id(desa_digits: str, index: int) -> str:
     """The stable id of a household: HH-<10-digit desa>-<index>."""
     return f"HH-{desa_digits}-{index}"
 
@@ -129,7 +129,7 @@ class RegistryData:
     def __init__(self, config: RegistryDataConfig, regions: RegionRegistry | None = None) -> None:
         self.config = config
         self.seed = config.seed
-        self.layout = Layout(config.seed, regions)
+        self.layout = layout_for(config.seed, regions)
         self.timeline = Timeline(config)
         self._epoch = config.epoch
         biggest = self.layout.max_kecamatan_households(config.households_at(config.max_epochs))
@@ -196,7 +196,7 @@ class RegistryData:
 
     def household_id(self, index: int) -> str:
         """The id of the household with this index."""
-        return household_id(self.layout.village_digits[self.layout.village_of(index)], index)
+        return make_household_id(self.layout.village_digits[self.layout.village_of(index)], index)
 
     # ------------------------------------------------------------------ ground truth
 
@@ -261,9 +261,13 @@ class RegistryData:
         draft = self._draft(index)
         return [self._recipient_record(draft, p, version) for p in programmes]
 
-    def _household_record(self, index: int, version: int) -> dict[str, Any]:
+    def _household_record(
+        self, index: int, version: int, updates: list[int] | None = None
+    ) -> dict[str, Any]:
         draft = self._draft(index)
-        for e in self.household_update_epochs(index, version):
+        if updates is None:
+            updates = self.household_update_epochs(index, version)
+        for e in updates:
             self._apply_update(draft, e)
         record: dict[str, Any] = {
             "id": draft.id,
@@ -313,7 +317,7 @@ class RegistryData:
         kec = layout.village_kecamatan[village]
         partner = layout.partner(kec)
         pos = layout.patterns[kec].position(index)
-        hid = household_id(layout.village_digits[village], index)
+        hid = make_household_id(layout.village_digits[village], index)
         r = self._h_base.rng(index)
         # Plain random() arithmetic: randint/choice cost several times more per draw.
         rand = r.random
@@ -455,8 +459,13 @@ class RegistryData:
                         pos = Position(segment, index, PROGRAMMES.index(programme))
                         if pos >= start:
                             yield pos, self._recipient_record(draft, programme, segment)
-                elif schedule.version(index, e) == segment:
-                    yield Position(segment, index, 0), self._household_record(index, segment)
+                else:
+                    # One schedule walk gives both the current version and its updates.
+                    updates = schedule.update_epochs(index, e)
+                    current = updates[-1] if updates else tl.created_epoch(index)
+                    if current == segment:
+                        record = self._household_record(index, segment, updates)
+                        yield Position(segment, index, 0), record
 
     def page(
         self,
@@ -517,18 +526,20 @@ class RegistryData:
             "epoch": e,
             "kecamatan": kecamatan,
             "households": households,
-            "valid_households": households - sum(bad_households.values()),
+            "valid_households": households - bad_households.total(),
+            "bad_households": bad_households.total(),
+            "bad_households_by_kind": dict(sorted(bad_households.items())),
             "members": members,
             "valid_members": valid_members,
             "valid_members_by_status": dict(sorted(status.items())),
-            "bad_households": dict(sorted(bad_households.items())),
-            "households_current_epoch": updated,
-            "households_created_current_epoch": created,
+            "households_issued_this_epoch": updated,
+            "households_created_this_epoch": created,
             "recipients": recipients,
             "valid_recipients": valid_recipients,
+            "bad_recipients": bad_recipients.total(),
+            "bad_recipients_by_kind": dict(sorted(bad_recipients.items())),
             "recipients_by_programme": dict(sorted(by_programme.items())),
             "valid_recipients_by_programme": dict(sorted(valid_by_programme.items())),
-            "bad_recipients": dict(sorted(bad_recipients.items())),
         }
 
     def epoch_window(self, epoch: int) -> tuple[datetime, datetime]:

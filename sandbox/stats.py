@@ -73,6 +73,7 @@ class StatsMiddleware:
                 outcome = "dropped"
             else:
                 outcome = str(state.get(OUTCOME_KEY) or (status[0] if status else "error"))
-            route = scope.get("route")
-            path = getattr(route, "path", None) or _UNMATCHED
+            # Sandbox routes have no path parameters, so a matched path is its own template;
+            # unmatched paths share one bucket so probing cannot grow the table.
+            path = scope["path"] if scope.get("route") is not None else _UNMATCHED
             self.stats.record(f"{scope['method']} {path}", outcome)

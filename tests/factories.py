@@ -8,8 +8,9 @@ from typing import Any
 from models.identity import make_nik, make_no_kk
 
 
-def member(i: int, *, kec: str = "35.78.01", sex: str = "P", born: date = date(1985, 3, 14),
-           **over: Any) -> dict[str, Any]:
+def member(
+    i: int, *, kec: str = "35.78.01", sex: str = "P", born: date = date(1985, 3, 14), **over: Any
+) -> dict[str, Any]:
     """A valid member record."""
     rec = {
         "id": f"M-{i}",
@@ -24,8 +25,14 @@ def member(i: int, *, kec: str = "35.78.01", sex: str = "P", born: date = date(1
     return rec
 
 
-def household(i: int, *, updated_at: str = "2026-01-05T08:00:00+07:00", desa: str = "35.78.01.1001",
-              members: list[dict[str, Any]] | None = None, **over: Any) -> dict[str, Any]:
+def household(
+    i: int,
+    *,
+    updated_at: str = "2026-01-05T08:00:00+07:00",
+    desa: str = "35.78.01.1001",
+    members: list[dict[str, Any]] | None = None,
+    **over: Any,
+) -> dict[str, Any]:
     """A valid household record with one member unless members are given."""
     rec = {
         "id": f"HH-{i}",

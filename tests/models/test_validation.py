@@ -59,7 +59,9 @@ def test_reasons_never_carry_a_clear_nik_or_kk() -> None:
         household(10, members=[member(101, nik="3.5780155E+15")]),
         recipient(11, nik_pengurus="3578016613850011"),
     ]
-    rejected = validate_batch(recs[:4], Household).rejected + validate_batch(recs[4:], Recipient).rejected
+    rejected = (
+        validate_batch(recs[:4], Household).rejected + validate_batch(recs[4:], Recipient).rejected
+    )
     assert len(rejected) == 5
     for rej in rejected:
         for reason in rej.reasons:
