@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+import operator
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,22 @@ def get_engine() -> Engine:
     return make_engine(get_settings().sqlalchemy_url)
 
 
+_WRITE_LOCKS: dict[int, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """Serialise this process's writers on a SQLite store; no-op on PostgreSQL.
+
+    SQLite allows one writer: threads that collide wait in its busy handler, which sleeps
+    in steps of up to 100 ms. A lock hands the store over at once instead.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
+
+
 def alembic_config(url: str) -> Config:
     """Alembic configuration pointing at the project's migrations and `url`."""
     cfg = Config()
@@ -73,6 +93,24 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
     raise NotImplementedError(f"bulk upsert is not implemented for the {name} dialect")
 
 
+@functools.lru_cache(maxsize=64)
+def _upsert_newer_stmt(
+    conn_dialect: str, table: Table, key: tuple[str, ...], version_column: str
+) -> Any:
+    # Built once per table: constructing ON CONFLICT clauses costs more than executing them.
+    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
+    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_=update,
+        where=stmt.excluded[version_column] > table.c[version_column],
+    )
+    if conn_dialect == "postgresql":
+        # psycopg reports no row count for a batch; the returned keys count the writes.
+        stmt = stmt.returning(*(table.c[k] for k in key))
+    return stmt
+
+
 def upsert_newer(
     conn: Connection,
     table: Table,
@@ -80,13 +118,13 @@ def upsert_newer(
     *,
     key: Iterable[str] = ("id",),
     version_column: str = "updated_at",
-) -> list[Any]:
+) -> int:
     """Insert rows or update existing ones only when the incoming version is newer.
 
-    Returns the keys of the rows actually written, so callers can count the unchanged ones.
+    Returns how many rows were written (inserted or updated); the rest were unchanged.
     """
     if not rows:
-        return []
+        return 0
     key = tuple(key)
     # One statement may not touch a row twice (PostgreSQL refuses): keep the newest per key.
     newest: dict[Any, Mapping[str, Any]] = {}
@@ -95,27 +133,71 @@ def upsert_newer(
         seen = newest.get(k)
         if seen is None or row[version_column] > seen[version_column]:
             newest[k] = row
-    stmt = dialect_insert(conn, table)
+    stmt = _upsert_newer_stmt(conn.dialect.name, table, key, version_column)
+    if conn.dialect.name == "sqlite":
+        return _sqlite_executemany(conn, stmt, list(newest.values()))
+    return len(conn.execute(stmt, list(newest.values())).all())
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    sql: str
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+_PREPARED: dict[int, _Prepared] = {}
+
+
+def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any]]) -> int:
+    """Run a cached INSERT .. ON CONFLICT construct as one DB-API executemany; rows written.
+
+    SQLAlchemy cannot cache ON CONFLICT statements (they carry no cache key), and compiling
+    one costs more than writing a page, so the construct is compiled once here and its
+    parameters are converted with the column types' own bind processors.
+    """
+    prepared = _PREPARED.get(id(stmt))
+    if prepared is None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        names = tuple(compiled.positiontup or ())
+        procs = [
+            stmt.table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            for n in names
+        ]
+        getter = operator.itemgetter(*names)
+        prepared = _PREPARED.setdefault(
+            id(stmt),
+            _Prepared(
+                compiled.string,
+                (lambda row: (getter(row),)) if len(names) == 1 else getter,
+                tuple((i, p) for i, p in enumerate(procs) if p is not None),
+            ),
+        )
+    if prepared.processors:
+        # Rows of a page share timestamps (members carry their household's): convert once.
+        memo: dict[Any, Any] = {}
+        params: list[Any] = []
+        for row in rows:
+            values = list(prepared.getter(row))
+            for i, proc in prepared.processors:
+                v = values[i]
+                if v is not None:
+                    key = (i, v)
+                    got = memo.get(key)
+                    if got is None:
+                        got = memo[key] = proc(v)
+                    values[i] = got
+            params.append(tuple(values))
+    else:
+        params = [prepared.getter(row) for row in rows]
+    return int(conn.exec_driver_sql(prepared.sql, params).rowcount)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_all_stmt(conn_dialect: str, table: Table, key: tuple[str, ...]) -> Any:
+    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
     update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_=update,
-        where=stmt.excluded[version_column] > table.c[version_column],
-    ).returning(*(table.c[k] for k in key))
-    result = conn.execute(stmt, list(newest.values()))
-    return [r[0] if len(key) == 1 else tuple(r) for r in result.all()]
-
-
-def insert_ignore(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Iterable[str]
-) -> int:
-    """Insert rows whose key is not there yet; returns how many were new."""
-    if not rows:
-        return 0
-    key = tuple(key)
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(key))
-    result = conn.execute(stmt.returning(*(table.c[k] for k in key)), list(rows))
-    return len(result.all())
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
 
 
 def upsert_all(
@@ -124,7 +206,8 @@ def upsert_all(
     """Insert rows or overwrite every non-key column of existing ones."""
     if not rows:
         return
-    key = tuple(key)
-    stmt = dialect_insert(conn, table)
-    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=update), list(rows))
+    stmt = _upsert_all_stmt(conn.dialect.name, table, tuple(key))
+    if conn.dialect.name == "sqlite":
+        _sqlite_executemany(conn, stmt, list(rows))
+    else:
+        conn.execute(stmt, list(rows))

@@ -18,7 +18,7 @@ from integrations.store import (
     utc,
 )
 from models.contracts.registry import Household, Recipient
-from models.identity import check_nik, id_token
+from models.identity import id_token, record_warnings
 from models.tables import Enrolment, Member
 from models.tables import Household as HouseholdRow
 from models.validation import Batch
@@ -30,10 +30,10 @@ ENROLMENT = Enrolment.__table__  # type: ignore[attr-defined]
 
 def household_rows(
     households: Sequence[Household], key: bytes, now: datetime
-) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """Store rows for households and, per household id, their member rows."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Store rows for households and for their members."""
     hh_rows: list[dict[str, Any]] = []
-    members: dict[str, list[dict[str, Any]]] = {}
+    members: list[dict[str, Any]] = []
     for hh in households:
         ts = utc(hh.updated_at)
         hh_rows.append(
@@ -51,7 +51,7 @@ def household_rows(
                 "synced_at": now,
             }
         )
-        members[hh.id] = [
+        members.extend(
             {
                 "id": m.id,
                 "household_id": hh.id,
@@ -65,7 +65,7 @@ def household_rows(
                 "updated_at": ts,
             }
             for m in hh.members
-        ]
+        )
     return hh_rows, members
 
 
@@ -74,8 +74,8 @@ def member_warnings(households: Sequence[Household]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for hh in households:
         for m in hh.members:
-            for w in check_nik(m.nik, birth_date=m.birth_date, sex=m.sex.value).warnings:
-                counts[f"members.nik:{w.code}"] = counts.get(f"members.nik:{w.code}", 0) + 1
+            for code in record_warnings(m.nik, m.birth_date, m.sex.value):
+                counts[f"members.nik:{code}"] = counts.get(f"members.nik:{code}", 0) + 1
     return counts
 
 
@@ -89,21 +89,22 @@ def apply_households(
     now: datetime,
 ) -> PageCounts:
     """Upsert a page of households and members, quarantine its rejects, advance the cursor."""
-    hh_rows, members = household_rows(batch.valid, key, now)
+    hh_rows, member_rows = household_rows(batch.valid, key, now)
     applied = upsert_newer(conn, HOUSEHOLD, hh_rows)
-    member_rows = [row for hid in applied for row in members[hid]]
+    # Members carry their household's version, so the same "newer wins" rule gates them;
+    # members who left a household are older than it afterwards and are removed.
     written_members = upsert_newer(conn, MEMBER, member_rows)
-    delete_stale_children(conn, MEMBER, HOUSEHOLD, applied, "household_id")
+    delete_stale_children(conn, MEMBER, HOUSEHOLD, [row["id"] for row in hh_rows], "household_id")
     quarantine(conn, state.source, state.partition, batch.rejected, now=now)
     high = max((hh.updated_at for hh in batch.valid), default=None)
     state.advance(next_cursor, high, len(batch.valid) + len(batch.rejected))
     save_cursor(conn, state, now=now)
     counts = PageCounts(
         fetched=len(batch.valid) + len(batch.rejected),
-        upserted=len(applied),
-        unchanged=len(hh_rows) - len(applied),
+        upserted=applied,
+        unchanged=len(hh_rows) - applied,
         quarantined=len(batch.rejected),
-        members_upserted=len(written_members),
+        members_upserted=written_members,
         pages=1,
         reasons=batch.reason_counts(),
     )
@@ -151,8 +152,8 @@ def apply_recipients(
     save_cursor(conn, state, now=now)
     return PageCounts(
         fetched=len(batch.valid) + len(batch.rejected),
-        upserted=len(applied),
-        unchanged=len(rows) - len(applied),
+        upserted=applied,
+        unchanged=len(rows) - applied,
         quarantined=len(batch.rejected),
         pages=1,
         reasons=batch.reason_counts(),

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from sqlalchemy import Engine
 
-from integrations.db import get_engine, upgrade
+from integrations.db import get_engine, upgrade, write_lock
 from integrations.errors import AgencyError
 from integrations.registry import RegistryClient
 from integrations.registry_store import apply_households, apply_recipients
@@ -52,7 +52,7 @@ def sync_collection(
     )
     for page, _resume in pages:
         batch = validate_batch(page.records, model)
-        with engine.begin() as conn:
+        with write_lock(engine), engine.begin() as conn:
             counts.add(apply(conn, batch, state, page.next_cursor, key=key, now=datetime.now(UTC)))
     return counts
 

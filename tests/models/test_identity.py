@@ -426,3 +426,30 @@ def test_pydantic_types_collect_errors_for_both_fields() -> None:
     assert all(word in nik_msg for word in ("province", "day", "serial"))
     assert "9978013201900000" not in nik_msg
     assert "must be text, got int" in errors[1]["msg"]
+
+
+def test_record_warnings_agree_with_check_nik() -> None:
+    """The bulk-sync shortcut gives the same warnings as the full check."""
+    from models.identity import record_warnings
+
+    cases = [
+        (make_nik("35.78.01", date(1985, 3, 14), "P", 7), date(1985, 3, 14), "P"),
+        (make_nik("35.78.01", date(1985, 3, 14), "P", 7), date(1985, 3, 15), "P"),
+        (make_nik("35.78.01", date(1985, 3, 14), "P", 7), date(1985, 3, 14), "L"),
+        (make_nik("35.78.01", date(1985, 3, 14), "L", 7), date(1986, 3, 14), "P"),
+        (make_nik("35.10.99", date(2001, 12, 1), "L", 7), date(2001, 12, 1), "L"),
+        (make_nik("31.71.01", date(2001, 12, 1), "L", 7), date(2001, 12, 1), "L"),
+    ]
+    expected = [
+        (),
+        ("birth_date_mismatch",),
+        ("sex_mismatch",),
+        ("sex_mismatch", "birth_date_mismatch"),
+        ("kecamatan",),
+        (),
+    ]
+    for (nik, born, sex), want in zip(cases, expected, strict=True):
+        full = check_nik(nik, birth_date=born, sex=sex)
+        assert full.ok
+        assert sorted(w.code for w in full.warnings) == sorted(want)
+        assert sorted(record_warnings(nik, born, sex)) == sorted(want)
