@@ -60,14 +60,18 @@ def child(mode: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mb(workers: int = 0) -> float:
+    """Peak RSS of this process plus `workers` times its largest finished child (an upper bound)."""
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + workers * children) / 1024
 
 
 def run_hub() -> dict[str, Any]:
     from flows.sync_registry import Collection, SyncScope, sync_registry
+    from integrations.settings import get_settings
 
     started = time.perf_counter()
     summary = sync_registry(scope=SyncScope(collections=[Collection.households]))
@@ -79,7 +83,7 @@ def run_hub() -> dict[str, Any]:
         "members": hh["members_upserted"],
         "quarantined": hh["quarantined"],
         "seconds": seconds,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(workers=get_settings().sync_workers),
     }
 
 
@@ -147,10 +151,10 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
                             hh.id,
                             m.nik,
                             m.name,
-                            m.sex.value,
+                            m.sex,
                             m.birth_date.isoformat(),
-                            m.relationship.value,
-                            m.status.value,
+                            m.relationship,
+                            m.status,
                             ts,
                         )
                         for m in hh.members

@@ -10,9 +10,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from integrations.settings import get_settings
 from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
 from models.wilayah import KodeKecamatan, KodeWilayah, get_region_registry
 from tasks.registry_sync import prepare_store, sync_registry_partition
@@ -149,12 +150,16 @@ def _markdown(summary: dict[str, Any], label: str) -> str:
     return "\n".join(lines)
 
 
-@flow(
-    name="sync-registry",
-    flow_run_name=_run_name,
-    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
-    log_prints=False,
-)
+def partition_runner(partitions: int) -> TaskRunner[Any]:
+    """Partitions one after another by default; in parallel processes when configured."""
+    workers = min(get_settings().sync_workers, partitions)
+    if workers > 1:
+        # Validation is CPU-bound: threads would only take turns on the interpreter lock.
+        return ProcessPoolTaskRunner(max_workers=workers)
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+@flow(name="sync-registry", flow_run_name=_run_name, log_prints=False)
 def sync_registry(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
     """Sync DTKS/DTSEN households, members and programme recipients into the hub's store."""
     logger = get_run_logger()
@@ -168,22 +173,30 @@ def sync_registry(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
         sum(len(v) for v in partitions.values()),
         ", ".join(collections),
     )
-    futures = {
-        kab: sync_registry_partition.submit(
-            kab, kecs, collections, scope.full_resync, scope.page_limit
-        )
-        for kab, kecs in partitions.items()
-    }
-    wait(list(futures.values()))
     results: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    for kab, fut in futures.items():
-        state = fut.state
-        if state.is_completed():
-            results[kab] = fut.result()
-        else:
-            # The state message is the sanitised error text (no tokens, no payloads).
-            failed[kab] = (state.message or state.name or "failed")[:300]
+    with partition_runner(len(partitions)) as runner:
+        futures = {
+            kab: runner.submit(
+                sync_registry_partition,
+                {
+                    "partition": kab,
+                    "kecamatan": kecs,
+                    "collections": collections,
+                    "full_resync": scope.full_resync,
+                    "page_limit": scope.page_limit,
+                },
+            )
+            for kab, kecs in partitions.items()
+        }
+        wait(list(futures.values()))
+        for kab, fut in futures.items():
+            state = fut.state
+            if state.is_completed():
+                results[kab] = fut.result()
+            else:
+                # The state message is the sanitised error text (no tokens, no payloads).
+                failed[kab] = (state.message or state.name or "failed")[:300]
     summary = summarise(results, failed)
     create_table_artifact(
         key="registry-sync-summary",

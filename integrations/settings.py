@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     http_max_concurrency: int = Field(default=8, ge=1)
 
     page_limit: int = Field(default=1000, ge=1, le=5000)
+    # Partitions synced at once. 1 (default) runs them in turn, each reading ahead in a
+    # thread, which suits the single-writer SQLite store; more run in as many processes.
+    sync_workers: int = Field(default=1, ge=1, le=64)
+    # Worker processes that validate pages while the sync writes (0, the default: in-process;
+    # more pays off only with cores to spare beside the agencies and the store).
+    prepare_processes: int = Field(default=0, ge=0, le=64)
+    # Records per store transaction (whole pages; each page's cursor commits with its rows).
+    commit_records: int = Field(default=5000, ge=1)
 
     prefect_port: int = 4200
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -352,12 +353,20 @@ def nik_sex(nik: str) -> Literal["L", "P"]:
     return sex
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(key: bytes) -> hmac.HMAC:
+    # Keying HMAC (and looking up SHA-256 in OpenSSL) costs more than hashing a NIK:
+    # key it once and copy it per value.
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def id_token(value: str, key: bytes) -> str:
     """Keyed pseudonym of a NIK/No. KK: HMAC-SHA256 of the normalised id, 32 hex chars."""
     if not key:
         raise ValueError("id_token needs a non-empty key")
-    # One-shot hmac.digest runs inside OpenSSL: several times faster than hmac.new per value.
-    return hmac.digest(key, normalise_id(value).encode("ascii"), "sha256").hex()[:32]
+    mac = _keyed(key).copy()
+    mac.update(normalise_id(value).encode("ascii"))
+    return mac.hexdigest()[:32]
 
 
 def _compose(kecamatan_code: str, d1: int, when: date, serial: int) -> str:

@@ -29,13 +29,16 @@ class Household(SQLModel, table=True):
     """A registry household as last synced (newest `updated_at` wins)."""
 
     __tablename__ = "household"
+    # Text keys: store rows in the key's B-tree (SQLite), not beside a hidden rowid index.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     id: str = Field(primary_key=True, max_length=64)
     no_kk: str = Field(max_length=16)
     kk_token: str = Field(max_length=32, index=True)
-    desa_code: str = Field(max_length=13, index=True)
+    desa_code: str = Field(max_length=13)
+    # Region queries go through the kecamatan (a kabupaten is a prefix of it).
     kecamatan_code: str = Field(max_length=8, index=True)
-    kabupaten_code: str = Field(max_length=5, index=True)
+    kabupaten_code: str = Field(max_length=5)
     address: str = Field(default="", max_length=200)
     desil: int | None = None
     member_count: int = 0
@@ -47,6 +50,7 @@ class Member(SQLModel, table=True):
     """A person of a registry household; carries the household's `updated_at`."""
 
     __tablename__ = "member"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     id: str = Field(primary_key=True, max_length=64)
     household_id: str = Field(max_length=64, index=True)
@@ -64,7 +68,10 @@ class Enrolment(SQLModel, table=True):
     """A programme enrolment (PKH, BPNT) of a household, keyed by the agency's id."""
 
     __tablename__ = "enrolment"
-    __table_args__ = (Index("ix_enrolment_programme_period", "programme", "period"),)
+    __table_args__ = (
+        Index("ix_enrolment_programme_period", "programme", "period"),
+        {"sqlite_with_rowid": False},
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     programme: str = Field(max_length=8)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,48 +13,76 @@ from sqlalchemy import Engine
 
 from integrations.db import get_engine, upgrade, write_lock
 from integrations.errors import AgencyError
-from integrations.registry import RegistryClient
-from integrations.registry_store import apply_households, apply_recipients
+from integrations.prefetch import prefetch
+from integrations.registry import FetchedPage, RegistryClient
+from integrations.registry_store import write_page
 from integrations.settings import get_settings
-from integrations.store import PageCounts, load_cursor, load_regions
-from models.contracts.registry import HOUSEHOLDS, RECIPIENTS, Household, Recipient
-from models.validation import validate_batch
+from integrations.store import CursorState, PageCounts, load_cursor, load_regions
+from integrations.workers import ordered_map
+from models.registry_rows import prepare_page
 
-APPLY: dict[str, tuple[type[Any], Callable[..., PageCounts]]] = {
-    HOUSEHOLDS: (Household, apply_households),
-    RECIPIENTS: (Recipient, apply_recipients),
-}
+
+def _pages(
+    client: RegistryClient, collection: str, plans: Sequence[tuple[str, CursorState]], limit: int
+) -> Iterator[tuple[CursorState, FetchedPage]]:
+    for kecamatan, state in plans:
+        pages = client.iter_pages(
+            collection,
+            updated_since=state.pass_since,
+            kecamatan=kecamatan,
+            limit=limit,
+            start_cursor=state.cursor,
+        )
+        for page, _resume in pages:
+            yield state, page
 
 
 def sync_collection(
     engine: Engine,
     client: RegistryClient,
     collection: str,
-    kecamatan: str,
+    kecamatan: Sequence[str],
     *,
     limit: int,
     key: bytes,
     full: bool = False,
+    processes: int = 0,
+    group_records: int = 1,
 ) -> PageCounts:
-    """Stream one kecamatan's pages; each page's rows and cursor commit together."""
-    model, apply = APPLY[collection]
+    """Stream the kecamatan's pages in order; each page's rows and cursor commit together.
+
+    Three stages overlap: the next pages are fetched in a thread, pages are validated in
+    `processes` worker processes (here when 0), and this thread writes them in order.
+    """
+    plans = []
     with engine.connect() as conn:
-        state = load_cursor(conn, f"registry.{collection}", kecamatan)
-    if not state.in_pass:
-        state.start_pass(full=full)
-    counts = PageCounts()
-    pages = client.iter_pages(
-        collection,
-        updated_since=state.pass_since,
-        kecamatan=kecamatan,
-        limit=limit,
-        start_cursor=state.cursor,
+        for kec in kecamatan:
+            state = load_cursor(conn, f"registry.{collection}", kec)
+            if not state.in_pass:
+                state.start_pass(full=full)
+            plans.append((kec, state))
+    jobs = (
+        ((state, page.next_cursor), (collection, page.records, key, datetime.now(UTC)))
+        for state, page in prefetch(_pages(client, collection, plans, limit))
     )
-    for page, _resume in pages:
-        batch = validate_batch(page.records, model)
+    counts = PageCounts()
+    results = ordered_map(prepare_page, jobs, processes=processes)
+    # Pages are committed in groups of about `group_records` records: each group's rows and
+    # the cursors of its pages commit together, so a crash resumes after the last group, and
+    # indexes on random tokens are written once per group instead of once per page.
+    while True:
         with write_lock(engine), engine.begin() as conn:
-            counts.add(apply(conn, batch, state, page.next_cursor, key=key, now=datetime.now(UTC)))
-    return counts
+            pending = 0
+            for (state, next_cursor), prepared in results:
+                page = write_page(
+                    conn, collection, prepared, state, next_cursor, now=datetime.now(UTC)
+                )
+                counts.add(page)
+                pending += page.fetched
+                if pending >= group_records:
+                    break
+            else:
+                return counts
 
 
 def _retry_transient(_task: Any, _run: TaskRun, state: State) -> bool:
@@ -100,13 +128,17 @@ def sync_registry_partition(
     result: dict[str, Any] = {"partition": partition, "kecamatan": len(kecamatan)}
     with RegistryClient.from_settings(settings) as client:
         for collection in collections:
-            total = PageCounts()
-            for kec in kecamatan:
-                total.add(
-                    sync_collection(
-                        engine, client, collection, kec, limit=limit, key=key, full=full_resync
-                    )
-                )
+            total = sync_collection(
+                engine,
+                client,
+                collection,
+                kecamatan,
+                limit=limit,
+                key=key,
+                full=full_resync,
+                processes=settings.prepare_processes,
+                group_records=settings.commit_records,
+            )
             result[collection] = total.as_dict()
             logger.info(
                 "%s %s: %d fetched, %d upserted, %d unchanged, %d quarantined in %d pages",

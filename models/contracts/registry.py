@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -21,43 +20,17 @@ RECIPIENTS = "recipients"
 COLLECTIONS = (HOUSEHOLDS, RECIPIENTS)
 
 
-class Sex(StrEnum):
-    """Sex as the civil registry records it."""
-
-    L = "L"
-    P = "P"
-
-
-class Relationship(StrEnum):
-    """Relationship to the head of the household (hubungan dalam keluarga)."""
-
-    KEPALA = "kepala"
-    PASANGAN = "pasangan"
-    ANAK = "anak"
-    LAINNYA = "lainnya"
-
-
-class MemberStatus(StrEnum):
-    """Life status of a member as the registry knows it."""
-
-    ACTIVE = "active"
-    DECEASED = "deceased"
-    MOVED = "moved"
-
-
-class Programme(StrEnum):
-    """Social-assistance programmes the registry targets."""
-
-    PKH = "PKH"
-    BPNT = "BPNT"
-
-
-class EnrolmentStatus(StrEnum):
-    """State of a programme enrolment."""
-
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    ENDED = "ended"
+# Literal types rather than enums: the same JSON schema, and plain str values on the hot path.
+Sex = Literal["L", "P"]
+"""Sex as the civil registry records it."""
+Relationship = Literal["kepala", "pasangan", "anak", "lainnya"]
+"""Relationship to the head of the household (hubungan dalam keluarga)."""
+MemberStatus = Literal["active", "deceased", "moved"]
+"""Life status of a member as the registry knows it."""
+Programme = Literal["PKH", "BPNT"]
+"""Social-assistance programmes the registry targets."""
+EnrolmentStatus = Literal["active", "suspended", "ended"]
+"""State of a programme enrolment."""
 
 
 class Member(BaseModel):
@@ -71,7 +44,7 @@ class Member(BaseModel):
     sex: Sex
     birth_date: date
     relationship: Relationship
-    status: MemberStatus = MemberStatus.ACTIVE
+    status: MemberStatus = "active"
 
 
 class Household(BaseModel):

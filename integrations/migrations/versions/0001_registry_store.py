@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_enrolment_household_id"), "enrolment", ["household_id"], unique=False)
     op.create_index(
@@ -53,10 +54,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(op.f("ix_household_desa_code"), "household", ["desa_code"], unique=False)
-    op.create_index(
-        op.f("ix_household_kabupaten_code"), "household", ["kabupaten_code"], unique=False
+        sqlite_with_rowid=False,
     )
     op.create_index(
         op.f("ix_household_kecamatan_code"), "household", ["kecamatan_code"], unique=False
@@ -75,6 +73,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=12), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_with_rowid=False,
     )
     op.create_index(op.f("ix_member_household_id"), "member", ["household_id"], unique=False)
     op.create_index(op.f("ix_member_nik_token"), "member", ["nik_token"], unique=False)
@@ -133,8 +132,6 @@ def downgrade() -> None:
     op.drop_table("member")
     op.drop_index(op.f("ix_household_kk_token"), table_name="household")
     op.drop_index(op.f("ix_household_kecamatan_code"), table_name="household")
-    op.drop_index(op.f("ix_household_kabupaten_code"), table_name="household")
-    op.drop_index(op.f("ix_household_desa_code"), table_name="household")
     op.drop_table("household")
     op.drop_index("ix_enrolment_programme_period", table_name="enrolment")
     op.drop_index(op.f("ix_enrolment_nik_token"), table_name="enrolment")

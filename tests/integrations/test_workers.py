@@ -1,0 +1,22 @@
+"""Ordered mapping over worker processes (and in-process when none are configured)."""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+
+from integrations.workers import ordered_map
+
+
+@pytest.mark.parametrize("processes", [0, 1])
+def test_results_come_back_in_job_order_with_their_context(processes: int) -> None:
+    jobs = ((f"job-{i}", (i, i)) for i in range(20))
+    got = list(ordered_map(operator.mul, jobs, processes=processes, ahead=3))
+    assert got == [(f"job-{i}", i * i) for i in range(20)]
+
+
+def test_a_worker_error_is_raised_for_its_job() -> None:
+    jobs = [("a", (1, 1)), ("b", (1, 0))]
+    with pytest.raises(ZeroDivisionError):
+        list(ordered_map(operator.truediv, jobs, processes=1))
