@@ -117,7 +117,7 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_report(
 
 
 def test_scope_partitions_group_kecamatan_by_kabupaten() -> None:
-    parts = SyncScope(kabupaten=["35.79"], kecamatan=["35.78.01", "3507010"]).partitions()
+    parts = SyncScope(kabupaten=["35.79"], kecamatan=["35.78.01", "350701"]).partitions()
     assert list(parts) == ["35.07", "35.78", "35.79"]
     assert parts["35.78"] == ["35.78.01"]
     assert parts["35.07"] == ["35.07.01"]
