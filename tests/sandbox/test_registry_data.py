@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -266,13 +265,10 @@ def test_page_order_and_seek_match_the_generator() -> None:
 
 
 def test_one_kecamatan_at_jatim_scale_is_cheap() -> None:
-    began = time.perf_counter()
     data = RegistryData(RegistryDataConfig(households=6_500_000, epoch=2))
     records, nxt = data.page(HOUSEHOLDS, kecamatan="35.78.01", limit=5000)
-    elapsed = time.perf_counter() - began
     assert nxt is None
     assert len(records) == data.households_count("35.78.01") > 2000
-    assert elapsed < 10.0  # generous: about 0.5 s on a laptop
     # Nothing is kept per household: a fresh generator plus a page stays small.
     tracemalloc.start()
     try:
