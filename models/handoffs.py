@@ -241,7 +241,8 @@ _LONG_DIGITS = re.compile(r"[0-9]{16,}")
 _HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 
 
-def _has_clear_id(text: str) -> bool:
+def has_clear_id(text: str) -> bool:
+    """True when text holds a run of 16+ digits outside hex digests: a clear NIK/No. KK or NIP."""
     return _LONG_DIGITS.search(_HEX_DIGEST.sub(" ", text)) is not None
 
 
@@ -253,7 +254,7 @@ def handoff_key(kind: HandoffKind | str, subject_token: str, period: str, receiv
     hk = HandoffKind(kind)
     if not subject_token or not period:
         raise ValueError("handoff_key needs a non-empty subject_token and period")
-    if _has_clear_id(subject_token):
+    if has_clear_id(subject_token):
         # An unkeyed hash of a NIK is reversible by enumeration: callers must pass id_token().
         raise ValueError("subject_token looks like a clear NIK/No. KK: pass its id_token()")
     # JSON keeps the fields apart, so no separator inside a field can make two inputs collide.
@@ -401,7 +402,7 @@ def chain_entry(
     # writers cannot both append after the same row and fork it.
     if not handoff_id or not actor:
         raise ValueError("an audit row needs a handoff_id and an actor")
-    if _has_clear_id(reason):
+    if has_clear_id(reason):
         # Audit rows are kept for good and shown to reviewers; the digits are not echoed here.
         raise ValueError(
             "reason contains a run of 16 or more digits (a clear NIK/No. KK?): "

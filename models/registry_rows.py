@@ -32,6 +32,13 @@ class PreparedPage:
         """Records on the page, valid or not."""
         return len(self.rows) + len(self.rejected)
 
+    def seen(self, updated_at: datetime) -> datetime:
+        """Note a valid record's version (UTC) for the page's high-water mark; return it."""
+        ts = updated_at.astimezone(UTC)
+        if self.high is None or ts > self.high:
+            self.high = ts
+        return ts
+
     def reason_counts(self) -> Counter[str]:
         """How many rejected records carry each reason key."""
         counts: Counter[str] = Counter()
@@ -45,9 +52,7 @@ def prepare_households(records: Sequence[Any], key: bytes, now: datetime) -> Pre
     batch = validate_batch(records, Household)
     page = PreparedPage(rejected=batch.rejected)
     for hh in batch.valid:
-        ts = hh.updated_at.astimezone(UTC)
-        if page.high is None or ts > page.high:
-            page.high = ts
+        ts = page.seen(hh.updated_at)
         page.rows.append(
             {
                 "id": hh.id,
@@ -88,9 +93,7 @@ def prepare_recipients(records: Sequence[Any], key: bytes, now: datetime) -> Pre
     batch = validate_batch(records, Recipient)
     page = PreparedPage(rejected=batch.rejected)
     for r in batch.valid:
-        ts = r.updated_at.astimezone(UTC)
-        if page.high is None or ts > page.high:
-            page.high = ts
+        ts = page.seen(r.updated_at)
         page.rows.append(
             {
                 "id": r.id,
