@@ -151,7 +151,7 @@ class _Prepared:
     memo: dict[tuple[int, Any], Any]
 
 
-_PREPARED: dict[int, _Prepared] = {}
+_PREPARED: dict[tuple[int, tuple[str, ...]], _Prepared] = {}
 
 
 def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any]]) -> int:
@@ -161,9 +161,12 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
     one costs more than writing a page, so the construct is compiled once here and its
     parameters are converted with the column types' own bind processors.
     """
-    prepared = _PREPARED.get(id(stmt))
+    columns = tuple(rows[0])
+    cache_key = (id(stmt), columns)
+    prepared = _PREPARED.get(cache_key)
     if prepared is None:
-        compiled = stmt.compile(dialect=conn.dialect)
+        # Compiled for the columns the rows carry (an autoincrement key is left out).
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
         names = tuple(compiled.positiontup or ())
         procs = [
             stmt.table.c[n].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
@@ -171,7 +174,7 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
         ]
         getter = operator.itemgetter(*names)
         prepared = _PREPARED.setdefault(
-            id(stmt),
+            cache_key,
             _Prepared(
                 compiled.string,
                 (lambda row: (getter(row),)) if len(names) == 1 else getter,
@@ -198,6 +201,36 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
     else:
         params = [prepared.getter(row) for row in rows]
     return int(conn.exec_driver_sql(prepared.sql, params).rowcount)
+
+
+@functools.lru_cache(maxsize=16)
+def _sighting_stmt(
+    conn_dialect: str, table: Table, key: tuple[str, ...], last_seen: str, count: str
+) -> Any:
+    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={last_seen: stmt.excluded[last_seen], count: table.c[count] + stmt.excluded[count]},
+    )
+
+
+def insert_or_count(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Iterable[str],
+    last_seen: str,
+    count: str,
+) -> None:
+    """Insert rows; a row whose key is there already adds its count and last-seen time."""
+    if not rows:
+        return
+    stmt = _sighting_stmt(conn.dialect.name, table, tuple(key), last_seen, count)
+    if conn.dialect.name == "sqlite":
+        _sqlite_executemany(conn, stmt, list(rows))
+    else:
+        conn.execute(stmt, list(rows))
 
 
 @functools.lru_cache(maxsize=64)

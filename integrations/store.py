@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from integrations.db import dialect_insert, upsert_all
+from integrations.db import insert_or_count, upsert_all
 from models.tables import Quarantine, Region, SyncCursor
 from models.validation import Rejection
 from models.wilayah import get_region_registry
@@ -145,12 +145,14 @@ def quarantine(
             "last_seen": now,
             "seen_count": 1,
         }
-    stmt = dialect_insert(conn, QUARANTINE)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["source", "payload_hash"],
-        set_={"last_seen": stmt.excluded.last_seen, "seen_count": QUARANTINE.c.seen_count + 1},
+    insert_or_count(
+        conn,
+        QUARANTINE,
+        list(rows.values()),
+        key=("source", "payload_hash"),
+        last_seen="last_seen",
+        count="seen_count",
     )
-    conn.execute(stmt, list(rows.values()))
 
 
 @dataclass(slots=True)
@@ -203,6 +205,13 @@ class PageCounts:
             reasons=Counter(data["reasons"]),
             warnings=Counter(data["warnings"]),
         )
+
+
+def existing_ids(conn: Connection, table: Any, ids: Sequence[str]) -> list[str]:
+    """Which of `ids` the table holds already."""
+    if not ids:
+        return []
+    return list(conn.execute(select(table.c.id).where(table.c.id.in_(list(ids)))).scalars())
 
 
 def delete_stale_children(
