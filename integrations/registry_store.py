@@ -12,7 +12,6 @@ from integrations.store import (
     CursorState,
     PageCounts,
     delete_stale_children,
-    existing_ids,
     quarantine,
     save_cursor,
 )
@@ -38,13 +37,13 @@ def write_page(
     """Upsert a page's rows, quarantine its rejects and advance its cursor: one transaction."""
     members = 0
     if collection == HOUSEHOLDS:
-        # Only households stored before can have members who since left them.
-        known = existing_ids(conn, HOUSEHOLD, [row["id"] for row in page.rows])
         written = upsert_newer(conn, HOUSEHOLD, page.rows)
         # Members carry their household's version, so the same "newer wins" rule gates them;
         # members who left a household are older than it afterwards and are removed.
         members = upsert_newer(conn, MEMBER, page.children)
-        delete_stale_children(conn, MEMBER, HOUSEHOLD, known, "household_id")
+        delete_stale_children(
+            conn, MEMBER, HOUSEHOLD, [row["id"] for row in page.rows], "household_id"
+        )
     else:
         written = upsert_newer(conn, ENROLMENT, page.rows)
     quarantine(conn, state.source, state.partition, page.rejected, now=now)

@@ -207,13 +207,6 @@ class PageCounts:
         )
 
 
-def existing_ids(conn: Connection, table: Any, ids: Sequence[str]) -> list[str]:
-    """Which of `ids` the table holds already."""
-    if not ids:
-        return []
-    return list(conn.execute(select(table.c.id).where(table.c.id.in_(list(ids)))).scalars())
-
-
 def delete_stale_children(
     conn: Connection, child: Any, parent: Any, parent_ids: Sequence[str], fk: str
 ) -> int:
