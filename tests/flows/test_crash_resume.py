@@ -72,8 +72,9 @@ def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("commit_records", [1, 10])  # a transaction per page; groups of pages
 def test_sigkill_mid_sync_then_resume_loses_and_duplicates_nothing(
-    tmp_path: Path, prefect_api: str
+    tmp_path: Path, prefect_api: str, commit_records: int
 ) -> None:
     config = SandboxConfig(registry=DATA, faults=FaultConfig(latency_ms=15))
     with serve_in_thread(config) as url:
@@ -83,6 +84,7 @@ def test_sigkill_mid_sync_then_resume_loses_and_duplicates_nothing(
             "CETTAR_DATA_DIR": str(tmp_path),
             "PREFECT_API_URL": prefect_api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "CETTAR_COMMIT_RECORDS": str(commit_records),
         }
         reference, crashed = tmp_path / "reference.db", tmp_path / "crashed.db"
         ref = _sync(reference, env)
@@ -118,7 +120,8 @@ def test_sigkill_mid_sync_then_resume_loses_and_duplicates_nothing(
     valid = sum(data.truth(k)["valid_households"] for k in kecs)
     assert len(got["household"]) == valid
     print(
-        f"crash-resume: killed after {at_kill}/{total_pages} pages; "
+        f"crash-resume (commit_records={commit_records}): killed after {at_kill}/{total_pages} "
+        "pages; "
         f"{len(got['household'])} households, {len(got['member'])} members, "
         f"{len(got['enrolment'])} enrolments, {len(got['quarantine'])} quarantined: "
         "0 lost, 0 duplicated"
