@@ -86,14 +86,13 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """An INSERT construct of the connection's dialect, with ON CONFLICT support."""
-    name = conn.dialect.name
-    if name == "postgresql":
+def _insert(dialect: str, table: Table) -> Any:
+    # The one dialect switch of the store: both dialects speak INSERT .. ON CONFLICT.
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"bulk upsert is not implemented for the {name} dialect")
+    raise NotImplementedError(f"bulk upsert is not implemented for the {dialect} dialect")
 
 
 @functools.lru_cache(maxsize=64)
@@ -101,7 +100,7 @@ def _upsert_newer_stmt(
     conn_dialect: str, table: Table, key: tuple[str, ...], version_column: str
 ) -> Any:
     # Built once per table: constructing ON CONFLICT clauses costs more than executing them.
-    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
+    stmt = _insert(conn_dialect, table)
     update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key),
@@ -207,7 +206,7 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
 def _sighting_stmt(
     conn_dialect: str, table: Table, key: tuple[str, ...], last_seen: str, count: str
 ) -> Any:
-    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
+    stmt = _insert(conn_dialect, table)
     return stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={last_seen: stmt.excluded[last_seen], count: table.c[count] + stmt.excluded[count]},
@@ -235,7 +234,7 @@ def insert_or_count(
 
 @functools.lru_cache(maxsize=64)
 def _upsert_all_stmt(conn_dialect: str, table: Table, key: tuple[str, ...]) -> Any:
-    stmt = (postgresql if conn_dialect == "postgresql" else sqlite).insert(table)
+    stmt = _insert(conn_dialect, table)
     update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
     return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select
 
 from integrations.db import insert_or_count, upsert_all
 from models.tables import Quarantine, Region, SyncCursor
@@ -192,20 +192,6 @@ class PageCounts:
             "warnings": dict(self.warnings),
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PageCounts:
-        """Inverse of `as_dict`."""
-        return cls(
-            fetched=data["fetched"],
-            upserted=data["upserted"],
-            unchanged=data["unchanged"],
-            quarantined=data["quarantined"],
-            members_upserted=data["members_upserted"],
-            pages=data["pages"],
-            reasons=Counter(data["reasons"]),
-            warnings=Counter(data["warnings"]),
-        )
-
 
 def delete_stale_children(
     conn: Connection, child: Any, parent: Any, parent_ids: Sequence[str], fk: str
@@ -230,12 +216,3 @@ def load_regions(engine: Engine) -> int:
         for i in range(0, len(rows), 2000):
             upsert_all(conn, REGION, rows[i : i + 2000], key=("code",))
     return len(rows)
-
-
-def reset_cursors(conn: Connection, source_prefix: str, partitions: Sequence[str]) -> None:
-    """Forget the watermark of partitions so the next pass re-reads everything."""
-    conn.execute(
-        update(CURSOR)
-        .where(CURSOR.c.source.startswith(source_prefix), CURSOR.c.partition.in_(list(partitions)))
-        .values(watermark=None, pass_since=None, pass_high=None, cursor=None)
-    )

@@ -14,7 +14,7 @@ from typing import Any
 
 from models.contracts.registry import HOUSEHOLDS, RECIPIENTS, Household, Recipient
 from models.identity import id_token, record_warnings
-from models.validation import Rejection, validate_batch
+from models.validation import Rejection, reason_counts, validate_batch
 
 
 @dataclass(slots=True)
@@ -41,10 +41,7 @@ class PreparedPage:
 
     def reason_counts(self) -> Counter[str]:
         """How many rejected records carry each reason key."""
-        counts: Counter[str] = Counter()
-        for rej in self.rejected:
-            counts.update(rej.reason_codes)
-        return counts
+        return reason_counts(self.rejected)
 
 
 def prepare_households(records: Sequence[Any], key: bytes, now: datetime) -> PreparedPage:

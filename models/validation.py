@@ -63,10 +63,15 @@ class Batch(Generic[M]):
 
     def reason_counts(self) -> Counter[str]:
         """How many rejected records carry each reason key."""
-        counts: Counter[str] = Counter()
-        for rej in self.rejected:
-            counts.update(rej.reason_codes)
-        return counts
+        return reason_counts(self.rejected)
+
+
+def reason_counts(rejected: Sequence[Rejection]) -> Counter[str]:
+    """How many of the rejected records carry each reason key."""
+    counts: Counter[str] = Counter()
+    for rej in rejected:
+        counts.update(rej.reason_codes)
+    return counts
 
 
 def _record_id(raw: Any) -> str | None:
