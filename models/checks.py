@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
 
+from models.contracts.pkh import ReportKind
 from models.contracts.registry import EnrolmentStatus, MemberStatus, Programme
 from models.handoffs import HandoffKind, Office, OfficeKind, handoff_key, has_clear_id
 from models.identity import mask_id, mask_ids_in_text
@@ -39,8 +39,6 @@ __all__ = [
     "precision_recall",
 ]
 
-ReportKind = Literal["household_update", "deceased", "moved", "non_compliance", "graduation"]
-"""Kinds of report a PKH facilitator files about a KPM."""
 
 Evidence = dict[str, str | int | float]
 """Masked or token-only facts behind a finding."""

@@ -120,3 +120,219 @@ class Quarantine(SQLModel, table=True):
     first_seen: datetime = Field(sa_column=_ts())
     last_seen: datetime = Field(sa_column=_ts())
     seen_count: int = 1
+
+
+# --- other agencies' sources (people by keyed token only: matching never needs a clear NIK) ---
+
+
+class FacilitatorReport(SQLModel, table=True):
+    """A PKH facilitator's report about a registry household (newest `updated_at` wins)."""
+
+    __tablename__ = "facilitator_report"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=20)
+    facilitator_id: str = Field(max_length=64)
+    kecamatan_code: str = Field(max_length=8, index=True)
+    household_id: str = Field(max_length=64, index=True)
+    nik_token: str = Field(max_length=32, index=True)
+    reported_on: date
+    # Household changes as JSON ({"address", "desil", "members_left"}); "" when none.
+    changes: str = Field(default="", sa_column=Column(Text, nullable=False))
+    note: str = Field(default="", max_length=500)
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class BltRecipient(SQLModel, table=True):
+    """A KPM on a desa's BLT Dana Desa list for a period."""
+
+    __tablename__ = "blt_recipient"
+    __table_args__ = (
+        Index("ix_blt_recipient_period", "period"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    desa_code: str = Field(max_length=13)
+    kecamatan_code: str = Field(max_length=8, index=True)
+    period: str = Field(max_length=7)
+    nik_token: str = Field(max_length=32, index=True)
+    kk_token: str = Field(max_length=32, index=True)
+    status: str = Field(max_length=10)
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class FarmerNeed(SQLModel, table=True):
+    """One e-RDKK line: a farmer's fertiliser need in a poktan for a season."""
+
+    __tablename__ = "farmer_need"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    nik_token: str = Field(max_length=32, index=True)
+    poktan_id: str = Field(max_length=64)
+    desa_code: str = Field(max_length=13)
+    kecamatan_code: str = Field(max_length=8, index=True)
+    land_area_ha: float
+    commodity: str = Field(max_length=40)
+    season: str = Field(max_length=8, index=True)
+    urea_kg: float = 0.0
+    npk_kg: float = 0.0
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class DataRequest(SQLModel, table=True):
+    """A KSK's data request to desa of one kecamatan."""
+
+    __tablename__ = "data_request"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    kecamatan_code: str = Field(max_length=8, index=True)
+    ksk_id: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    # Comma-separated dotted desa codes (at most 60).
+    desa_codes: str = Field(sa_column=Column(Text, nullable=False))
+    requested_on: date
+    due_date: date
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class DataSubmission(SQLModel, table=True):
+    """A desa's submission answering a data request."""
+
+    __tablename__ = "data_submission"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(max_length=64, index=True)
+    desa_code: str = Field(max_length=13)
+    submitted_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class OfficeDecision(SQLModel, table=True):
+    """An office's decision about a handoff, as read from the inbox; applied once."""
+
+    __tablename__ = "office_decision"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    handoff_id: str = Field(max_length=32, index=True)
+    office: str = Field(max_length=60)
+    decision: str = Field(max_length=12)
+    reason: str = Field(default="", max_length=500)
+    officer: str = Field(max_length=60)
+    decided_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+    # Set when the decision has moved its handoff (or was found to be a repeat).
+    applied_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True, index=True))
+    outcome: str = Field(default="", max_length=20)
+
+
+# --- handoffs ---------------------------------------------------------------------------------
+
+
+class Handoff(SQLModel, table=True):
+    """A work item for an office: a finding, its evidence (masked), state and deadline."""
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        Index("ix_handoff_office_state", "office", "state"),
+        Index("ix_handoff_state_due", "state", "due_date"),
+        {"sqlite_with_rowid": False},
+    )
+
+    # handoff_key(kind, subject_token, period, origin office): one finding, one handoff.
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=40)
+    subject_token: str = Field(max_length=64)
+    period: str = Field(max_length=20)
+    sender: str = Field(max_length=60)
+    # The office the finding was for, and the office that holds it now (the kabupaten
+    # once escalated).
+    origin_office: str = Field(max_length=60)
+    office: str = Field(max_length=60)
+    kecamatan_code: str = Field(max_length=8, index=True)
+    kabupaten_code: str = Field(max_length=5)
+    source_ref: str = Field(default="", max_length=64)
+    evidence: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(max_length=12)
+    created_at: datetime = Field(sa_column=_ts())
+    due_date: date
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    escalated_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    decision_reason: str = Field(default="", max_length=500)
+    officer: str = Field(default="", max_length=60)
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class HandoffDelivery(SQLModel, table=True):
+    """Outbox row of one delivery of a handoff to one office, keyed by its idempotency key."""
+
+    __tablename__ = "handoff_delivery"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    key: str = Field(primary_key=True, max_length=32)
+    handoff_id: str = Field(max_length=32, index=True)
+    office: str = Field(max_length=60)
+    status: str = Field(default="pending", max_length=10, index=True)
+    attempts: int = 0
+    receipt_id: str | None = Field(default=None, max_length=64)
+    last_error: str = Field(default="", max_length=300)
+    created_at: datetime = Field(sa_column=_ts())
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class HandoffAudit(SQLModel, table=True):
+    """One state transition of a handoff: a link of the audit hash chain."""
+
+    __tablename__ = "handoff_audit"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    handoff_id: str = Field(max_length=32, index=True)
+    from_state: str | None = Field(default=None, max_length=12)
+    to_state: str = Field(max_length=12)
+    actor: str = Field(max_length=60)
+    reason: str = Field(default="", max_length=500)
+    at: datetime = Field(sa_column=_ts())
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """Last link of the audit chain, written with it: a deleted tail row is detected."""
+
+    __tablename__ = "audit_head"
+
+    chain: str = Field(primary_key=True, max_length=20)
+    last_seq: int = 0
+    last_hash: str = Field(max_length=64)
+    count: int = 0
+
+
+class UpdateProposal(SQLModel, table=True):
+    """A verified household change queued for, then sent to, the registry."""
+
+    __tablename__ = "update_proposal"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    id: str = Field(primary_key=True, max_length=64)
+    household_id: str = Field(max_length=64)
+    report_id: str = Field(max_length=64)
+    handoff_id: str = Field(max_length=32, index=True)
+    changes: str = Field(sa_column=Column(Text, nullable=False))
+    verified_by: str = Field(max_length=60)
+    verified_at: datetime = Field(sa_column=_ts())
+    status: str = Field(default="pending", max_length=10, index=True)
+    attempts: int = 0
+    receipt_id: str | None = Field(default=None, max_length=64)
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -14,10 +14,14 @@ RecordId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+Period = Annotated[str, StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
+"""Payment period: a quarter (tahap) such as 2026-Q4."""
 
 HOUSEHOLDS = "households"
 RECIPIENTS = "recipients"
 COLLECTIONS = (HOUSEHOLDS, RECIPIENTS)
+UPDATE_PROPOSALS = "update-proposals"
+"""Write collection: verified household changes sent back (POST, Idempotency-Key)."""
 
 
 # Literal types rather than enums: the same JSON schema, and plain str values on the hot path.
@@ -85,6 +89,51 @@ class Recipient(BaseModel):
     nik_pengurus: NIK
     no_kk: NoKK
     desa_code: KodeDesa
-    period: Annotated[str, StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
+    period: Period
     status: EnrolmentStatus
     updated_at: AwareDatetime
+
+
+class HouseholdChanges(BaseModel):
+    """Household fields a facilitator saw changed; None means unchanged."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    desil: Annotated[int, Field(ge=1, le=10)] | None = None
+    # Members who left the household (married out, moved away), by registry member id.
+    members_left: Annotated[list[RecordId], Field(max_length=30)] = Field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing would change."""
+        return self.address is None and self.desil is None and not self.members_left
+
+
+class UpdateProposal(BaseModel):
+    """A verified household change sent to the registry (`POST /registry/v1/update-proposals`).
+
+    Sent with `Idempotency-Key: <id>`: a replay returns the first receipt, the same key with
+    another body is 409.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: RecordId
+    household_id: RecordId
+    changes: HouseholdChanges
+    report_id: RecordId
+    handoff_id: RecordId
+    verified_by: Annotated[str, StringConstraints(pattern=r"^kecamatan:35\.\d\d\.\d\d$")]
+    verified_at: AwareDatetime
+
+
+class ProposalReceipt(BaseModel):
+    """The registry's receipt of an update proposal."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    receipt_id: RecordId
+    proposal_id: RecordId
+    status: Literal["accepted", "queued"]
+    received_at: AwareDatetime
