@@ -74,6 +74,8 @@ class HandoffKind(StrEnum):
     FARMER_MULTIPLE_GROUPS = "farmer_multiple_groups"
     FARMER_OVER_LAND_CAP = "farmer_over_land_cap"
     HOUSEHOLD_UPDATE_VERIFICATION = "household_update_verification"
+    # A household update the kecamatan rejected, back to the facilitator with the reason.
+    HOUSEHOLD_UPDATE_REJECTED = "household_update_rejected"
     DATA_REQUEST = "data_request"
 
 
@@ -276,6 +278,7 @@ DEFAULT_DUE_WORKDAYS: Mapping[HandoffKind, int] = MappingProxyType(
         HandoffKind.FARMER_OVER_LAND_CAP: 5,
         # Both need field visits or collection from several desa.
         HandoffKind.HOUSEHOLD_UPDATE_VERIFICATION: 10,
+        HandoffKind.HOUSEHOLD_UPDATE_REJECTED: 10,
         HandoffKind.DATA_REQUEST: 10,
     }
 )
