@@ -52,7 +52,10 @@ class HandoffDelivery(BaseModel):
     handoff_id: Token
     office: OfficeKey
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{3,40}$")]
-    subject_token: Token
+    # A keyed token of a person, or a record id (a household) for household-level findings.
+    subject_token: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    ]
     period: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     sender: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     due_date: date
