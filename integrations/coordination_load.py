@@ -1,0 +1,558 @@
+"""Store reads for the cross-programme checks and the scorecard: SQL narrows, pure code decides.
+
+Each check loader runs one set-based query that finds the candidate subjects (people or
+groups that could possibly match), then loads only those subjects' rows, whole, into the
+pure check inputs of `models.checks`. The SQL conditions are necessary conditions of the
+pure checks, never sufficient ones: the pure functions stay the single definition of a
+match, and running them on the candidates gives exactly what they give on every row.
+
+A scope (some kabupaten/kota or kecamatan) picks the subjects with a matching row in a
+region of the scope, i.e. the findings with a receiver there; their rows elsewhere are
+still loaded, so a finding's evidence is the same whatever the scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    distinct,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    true,
+)
+
+from models.checks import (
+    DEFAULT_LAND_CAP_HA,
+    BltRecipient,
+    Enrolment,
+    FacilitatorReport,
+    FarmerNeed,
+    Person,
+)
+from models.contracts.pkh import ReportKind
+from models.contracts.registry import EnrolmentStatus, MemberStatus, Programme
+from models.scorecard import OVERLAP_KINDS, HandoffRow, SourceCounts
+from models.tables import BltRecipient as BltTable
+from models.tables import Enrolment as EnrolmentTable
+from models.tables import FacilitatorReport as ReportTable
+from models.tables import FarmerNeed as FarmerTable
+from models.tables import Handoff, Household, Member, Quarantine, SyncCursor
+from models.wilayah import KodeKecamatan, KodeWilayah
+
+__all__ = [
+    "BLT_OFF_LIST",
+    "BltOverlapInputs",
+    "CheckScope",
+    "DeceasedOrMovedInputs",
+    "iter_scorecard_handoffs",
+    "load_blt_overlap_inputs",
+    "load_deceased_or_moved_inputs",
+    "load_farmer_needs",
+    "load_household_update_reports",
+    "load_multiple_household_people",
+    "load_overlap_counts",
+    "load_source_counts",
+]
+
+ENR = EnrolmentTable.__table__  # type: ignore[attr-defined]
+BLT = BltTable.__table__  # type: ignore[attr-defined]
+REP = ReportTable.__table__  # type: ignore[attr-defined]
+FARM = FarmerTable.__table__  # type: ignore[attr-defined]
+MEM = Member.__table__  # type: ignore[attr-defined]
+HH = Household.__table__  # type: ignore[attr-defined]
+HANDOFF = Handoff.__table__  # type: ignore[attr-defined]
+QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
+CURSOR = SyncCursor.__table__  # type: ignore[attr-defined]
+
+BLT_OFF_LIST = "removed"
+"""BLT-DD list status of a KPM taken off the list: no longer a recipient, never checked."""
+
+# SQL sums floats without the pure check's rounding: widen the cap so that a sum rounding
+# to just over it is always a candidate (the pure check then decides).
+_AREA_SLACK = 1e-6
+_STREAM_ROWS = 5000
+
+
+class CheckScope(BaseModel):
+    """Regions a check run covers: the whole province (default), some kabupaten or kecamatan."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kabupaten: list[KodeWilayah] = Field(
+        default_factory=list, description="Kabupaten/kota codes like 35.78; empty = all."
+    )
+    kecamatan: list[KodeKecamatan] = Field(
+        default_factory=list, description="Kecamatan codes like 35.78.01 (added to kabupaten)."
+    )
+
+    @field_validator("kabupaten")
+    @classmethod
+    def _kabupaten_level(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            if code.count(".") != 1:
+                raise ValueError(f"{code} is not a kabupaten/kota code (expected e.g. 35.78)")
+        return codes
+
+    @property
+    def is_province(self) -> bool:
+        """True when no region is named: every subject is checked."""
+        return not self.kabupaten and not self.kecamatan
+
+    def label(self) -> str:
+        """Short human label for run names and artifacts."""
+        if self.is_province:
+            return "province"
+        parts = [*self.kabupaten, *self.kecamatan]
+        return ",".join(parts[:3]) + (f" +{len(parts) - 3}" if len(parts) > 3 else "")
+
+    def covers(self, kecamatan_column: Any) -> ColumnElement[bool]:
+        """SQL condition: the kecamatan code in this column lies in the scope."""
+        if self.is_province:
+            return true()
+        terms: list[ColumnElement[bool]] = []
+        if self.kecamatan:
+            terms.append(kecamatan_column.in_(sorted(set(self.kecamatan))))
+        terms += [
+            kecamatan_column.startswith(f"{kab}.", autoescape=True)
+            for kab in sorted(set(self.kabupaten))
+        ]
+        return or_(false(), *terms)
+
+
+WHOLE_PROVINCE = CheckScope()
+
+
+def _scope(scope: CheckScope | None) -> CheckScope:
+    return scope if scope is not None else WHOLE_PROVINCE
+
+
+def _rows(conn: Connection, stmt: Select[Any]) -> list[Any]:
+    return list(conn.execute(stmt).all())
+
+
+# --- BLT-DD recipients also in PKH/BPNT -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BltOverlapInputs:
+    """Candidate BLT-DD rows and the active enrolments that may match them."""
+
+    blt: list[BltRecipient]
+    enrolments: list[Enrolment]
+
+
+def _listed(period: str) -> ColumnElement[bool]:
+    return and_(BLT.c.period == period, BLT.c.status != BLT_OFF_LIST, BLT.c.nik_token != "")
+
+
+def _active(period: str) -> ColumnElement[bool]:
+    return and_(ENR.c.period == period, ENR.c.status == "active")
+
+
+_ENR_COLUMNS = (
+    ENR.c.nik_token,
+    ENR.c.kk_token,
+    ENR.c.programme,
+    ENR.c.period,
+    ENR.c.status,
+    ENR.c.desa_code,
+    ENR.c.household_id,
+)
+
+
+def _enrolment(row: Any) -> Enrolment:
+    return Enrolment(
+        nik_token=row.nik_token,
+        kk_token=row.kk_token,
+        programme=cast(Programme, row.programme),
+        period=row.period,
+        status=cast(EnrolmentStatus, row.status),
+        desa_code=row.desa_code,
+        household_id=row.household_id,
+    )
+
+
+def load_blt_overlap_inputs(
+    conn: Connection, period: str, scope: CheckScope | None = None
+) -> BltOverlapInputs:
+    """BLT-DD rows of the period whose NIK or No. KK token has an active enrolment, and those."""
+    sc = _scope(scope)
+    # Empty tokens never match in the pure check; equality with "" is excluded the same way.
+    enrolled_nik = exists().where(
+        _active(period), ENR.c.nik_token == BLT.c.nik_token, ENR.c.nik_token != ""
+    )
+    enrolled_kk = exists().where(
+        _active(period), ENR.c.kk_token == BLT.c.kk_token, ENR.c.kk_token != ""
+    )
+    subjects = select(BLT.c.nik_token).where(
+        _listed(period), or_(enrolled_nik, enrolled_kk), sc.covers(BLT.c.kecamatan_code)
+    )
+    blt_rows = _rows(
+        conn,
+        select(BLT.c.nik_token, BLT.c.kk_token, BLT.c.desa_code, BLT.c.period, BLT.c.id)
+        .where(_listed(period), BLT.c.nik_token.in_(subjects))
+        .order_by(BLT.c.id),
+    )
+    subject_rows = (
+        select(BLT.c.nik_token, BLT.c.kk_token)
+        .where(_listed(period), BLT.c.nik_token.in_(subjects))
+        .subquery()
+    )
+    enrolments = _rows(
+        conn,
+        select(*_ENR_COLUMNS)
+        .where(
+            _active(period),
+            or_(
+                and_(ENR.c.nik_token != "", ENR.c.nik_token.in_(select(subject_rows.c.nik_token))),
+                and_(ENR.c.kk_token != "", ENR.c.kk_token.in_(select(subject_rows.c.kk_token))),
+            ),
+        )
+        .order_by(ENR.c.id),
+    )
+    return BltOverlapInputs(
+        blt=[
+            BltRecipient(
+                nik_token=r.nik_token,
+                kk_token=r.kk_token,
+                desa_code=r.desa_code,
+                period=r.period,
+                record_id=r.id,
+            )
+            for r in blt_rows
+        ],
+        enrolments=[_enrolment(r) for r in enrolments],
+    )
+
+
+# --- one NIK in two households or desa -------------------------------------------------------
+
+
+def _living() -> ColumnElement[bool]:
+    return and_(MEM.c.status != "deceased", MEM.c.nik_token != "")
+
+
+def load_multiple_household_people(
+    conn: Connection, scope: CheckScope | None = None
+) -> list[Person]:
+    """Living registry members whose NIK token is in two or more households."""
+    sc = _scope(scope)
+    # Two desa imply two households (a household lies in one desa): counting households
+    # on the member table alone finds every candidate without joining 20 M rows.
+    grouped = select(MEM.c.nik_token).where(_living())
+    if not sc.is_province:
+        in_scope = (
+            select(MEM.c.nik_token)
+            .join(HH, HH.c.id == MEM.c.household_id)
+            .where(_living(), sc.covers(HH.c.kecamatan_code))
+        )
+        grouped = grouped.where(MEM.c.nik_token.in_(in_scope))
+    candidates = grouped.group_by(MEM.c.nik_token).having(
+        func.count(distinct(MEM.c.household_id)) > 1
+    )
+    rows = _rows(
+        conn,
+        select(MEM.c.nik_token, MEM.c.household_id, HH.c.desa_code, MEM.c.status)
+        .join(HH, HH.c.id == MEM.c.household_id)
+        .where(_living(), MEM.c.nik_token.in_(candidates))
+        .order_by(MEM.c.id),
+    )
+    return [_person(r) for r in rows]
+
+
+def _person(row: Any) -> Person:
+    return Person(
+        nik_token=row.nik_token,
+        household_id=row.household_id,
+        desa_code=row.desa_code,
+        status=cast(MemberStatus, row.status),
+    )
+
+
+# --- reported deceased or moved, still paid ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeceasedOrMovedInputs:
+    """Candidates' deceased/moved reports and registry rows, and their enrolments."""
+
+    reports: list[FacilitatorReport]
+    people: list[Person]
+    enrolments: list[Enrolment]
+
+
+_REPORT_COLUMNS = (
+    REP.c.id,
+    REP.c.kind,
+    REP.c.nik_token,
+    REP.c.household_id,
+    REP.c.kecamatan_code,
+    REP.c.facilitator_id,
+    REP.c.reported_on,
+)
+
+
+def _report(row: Any) -> FacilitatorReport:
+    return FacilitatorReport(
+        report_id=row.id,
+        kind=cast(ReportKind, row.kind),
+        nik_token=row.nik_token,
+        household_id=row.household_id,
+        kecamatan_code=row.kecamatan_code,
+        facilitator_id=row.facilitator_id,
+        reported_on=row.reported_on,
+    )
+
+
+def load_deceased_or_moved_inputs(
+    conn: Connection, period: str, scope: CheckScope | None = None
+) -> DeceasedOrMovedInputs:
+    """Active enrolments of the period whose pengurus is reported or registered dead or moved."""
+    sc = _scope(scope)
+    reported = exists().where(
+        REP.c.nik_token == ENR.c.nik_token,
+        or_(
+            REP.c.kind == "deceased",
+            and_(REP.c.kind == "moved", REP.c.household_id == ENR.c.household_id),
+        ),
+    )
+    registered = exists().where(
+        MEM.c.nik_token == ENR.c.nik_token,
+        or_(
+            MEM.c.status == "deceased",
+            and_(MEM.c.status == "moved", MEM.c.household_id == ENR.c.household_id),
+        ),
+    )
+    subjects = select(ENR.c.nik_token).where(
+        _active(period),
+        ENR.c.nik_token != "",
+        or_(reported, registered),
+        sc.covers(ENR.c.kecamatan_code),
+    )
+    enrolments = _rows(
+        conn,
+        select(*_ENR_COLUMNS)
+        .where(_active(period), ENR.c.nik_token.in_(subjects))
+        .order_by(ENR.c.id),
+    )
+    reports = _rows(
+        conn,
+        select(*_REPORT_COLUMNS)
+        .where(REP.c.kind.in_(("deceased", "moved")), REP.c.nik_token.in_(subjects))
+        .order_by(REP.c.id),
+    )
+    people = _rows(
+        conn,
+        select(MEM.c.nik_token, MEM.c.household_id, HH.c.desa_code, MEM.c.status)
+        .join(HH, HH.c.id == MEM.c.household_id)
+        .where(MEM.c.status.in_(("deceased", "moved")), MEM.c.nik_token.in_(subjects))
+        .order_by(MEM.c.id),
+    )
+    return DeceasedOrMovedInputs(
+        reports=[_report(r) for r in reports],
+        people=[_person(r) for r in people],
+        enrolments=[_enrolment(r) for r in enrolments],
+    )
+
+
+# --- farmers in two poktan or over the land cap ----------------------------------------------
+
+
+def load_farmer_needs(
+    conn: Connection,
+    *,
+    cap_ha: float = DEFAULT_LAND_CAP_HA,
+    seasons: Sequence[str] | None = None,
+    scope: CheckScope | None = None,
+) -> list[FarmerNeed]:
+    """e-RDKK lines of farmers in two or more poktan, or over the cap, within a season."""
+    sc = _scope(scope)
+    base = FARM.c.nik_token != ""
+    if seasons is not None:
+        base = and_(base, FARM.c.season.in_(sorted(set(seasons))))
+    having = or_(
+        func.count(distinct(FARM.c.poktan_id)) > 1,
+        func.sum(FARM.c.land_area_ha) > cap_ha - _AREA_SLACK,
+    )
+    if not sc.is_province:
+        having = and_(having, func.sum(case((sc.covers(FARM.c.kecamatan_code), 1), else_=0)) > 0)
+    groups = (
+        select(FARM.c.season, FARM.c.nik_token)
+        .where(base)
+        .group_by(FARM.c.season, FARM.c.nik_token)
+        .having(having)
+        .subquery()
+    )
+    rows = _rows(
+        conn,
+        select(
+            FARM.c.id,
+            FARM.c.nik_token,
+            FARM.c.poktan_id,
+            FARM.c.desa_code,
+            FARM.c.land_area_ha,
+            FARM.c.season,
+        )
+        .join(
+            groups,
+            and_(groups.c.season == FARM.c.season, groups.c.nik_token == FARM.c.nik_token),
+        )
+        .order_by(FARM.c.id),
+    )
+    return [
+        FarmerNeed(
+            record_id=r.id,
+            nik_token=r.nik_token,
+            poktan_id=r.poktan_id,
+            desa_code=r.desa_code,
+            land_area_ha=float(r.land_area_ha),
+            season=r.season,
+        )
+        for r in rows
+    ]
+
+
+# --- facilitator household updates to verify --------------------------------------------------
+
+
+def load_household_update_reports(
+    conn: Connection, *, reported_since: date | None = None, scope: CheckScope | None = None
+) -> list[FacilitatorReport]:
+    """Household-update reports (since a day), whole per household and day when scoped."""
+    sc = _scope(scope)
+    base = and_(REP.c.kind == "household_update", REP.c.household_id != "")
+    if reported_since is not None:
+        base = and_(base, REP.c.reported_on >= reported_since)
+    stmt = select(*_REPORT_COLUMNS).where(base)
+    if not sc.is_province:
+        # One finding per household and day: a day's reports from another kecamatan come too.
+        groups = (
+            select(REP.c.household_id, REP.c.reported_on)
+            .where(base, sc.covers(REP.c.kecamatan_code))
+            .distinct()
+            .subquery()
+        )
+        stmt = stmt.join(
+            groups,
+            and_(
+                groups.c.household_id == REP.c.household_id,
+                groups.c.reported_on == REP.c.reported_on,
+            ),
+        )
+    return [_report(r) for r in _rows(conn, stmt.order_by(REP.c.id))]
+
+
+# --- scorecard inputs --------------------------------------------------------------------------
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; the store writes UTC, so re-attach it.
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    # SQLite compares the stored UTC text: a bound time must be UTC too.
+    return ts.astimezone(UTC)
+
+
+def iter_scorecard_handoffs(conn: Connection, as_of: datetime) -> Iterator[HandoffRow]:
+    """Stream the scorecard's columns of every handoff created up to as_of (no evidence)."""
+    stmt = select(
+        HANDOFF.c.kecamatan_code,
+        HANDOFF.c.kabupaten_code,
+        HANDOFF.c.origin_office,
+        HANDOFF.c.office,
+        HANDOFF.c.state,
+        HANDOFF.c.created_at,
+        HANDOFF.c.due_date,
+        HANDOFF.c.delivered_at,
+        HANDOFF.c.acknowledged_at,
+        HANDOFF.c.closed_at,
+        HANDOFF.c.escalated_at,
+    ).where(HANDOFF.c.created_at <= _utc(as_of))
+    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt)
+    for r in result:
+        created = _aware(r.created_at)
+        assert created is not None  # the column is NOT NULL
+        yield HandoffRow(
+            kecamatan_code=r.kecamatan_code,
+            kabupaten_code=r.kabupaten_code,
+            origin_office=r.origin_office,
+            office=r.office,
+            state=r.state,
+            created_at=created,
+            due_date=r.due_date,
+            delivered_at=_aware(r.delivered_at),
+            acknowledged_at=_aware(r.acknowledged_at),
+            closed_at=_aware(r.closed_at),
+            escalated_at=_aware(r.escalated_at),
+        )
+
+
+def load_source_counts(conn: Connection) -> dict[str, SourceCounts]:
+    """Records fetched and quarantine sightings per sync partition, over every source."""
+    # Both count sightings (a record fetched again is counted again), so the rate compares
+    # like with like; both are the store's totals when the scorecard runs.
+    fetched: dict[str, int] = {
+        part: int(n or 0)
+        for part, n in conn.execute(
+            select(CURSOR.c.partition, func.sum(CURSOR.c.records)).group_by(CURSOR.c.partition)
+        )
+    }
+    quarantined: dict[str, int] = {
+        part: int(n or 0)
+        for part, n in conn.execute(
+            select(QUARANTINE.c.partition, func.sum(QUARANTINE.c.seen_count)).group_by(
+                QUARANTINE.c.partition
+            )
+        )
+    }
+    return {
+        part: SourceCounts(fetched=fetched.get(part, 0), quarantined=quarantined.get(part, 0))
+        for part in sorted(fetched.keys() | quarantined.keys())
+    }
+
+
+def load_overlap_counts(conn: Connection, as_of: datetime) -> dict[str, int]:
+    """Cross-programme findings per kecamatan: distinct (kind, subject, period) handed to it."""
+    to_office = or_(
+        HANDOFF.c.origin_office.startswith("kecamatan:"),
+        HANDOFF.c.origin_office.startswith("desa:"),
+    )
+    findings = (
+        select(
+            HANDOFF.c.kecamatan_code,
+            HANDOFF.c.kind,
+            HANDOFF.c.subject_token,
+            HANDOFF.c.period,
+        )
+        .where(
+            HANDOFF.c.kind.in_(sorted(OVERLAP_KINDS)),
+            HANDOFF.c.kecamatan_code != "",
+            HANDOFF.c.created_at <= _utc(as_of),
+            to_office,
+        )
+        .distinct()
+        .subquery()
+    )
+    rows = conn.execute(
+        select(findings.c.kecamatan_code, func.count()).group_by(findings.c.kecamatan_code)
+    ).all()
+    return {code: int(n) for code, n in rows}

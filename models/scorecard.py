@@ -1,0 +1,367 @@
+"""Kecamatan scorecards: how each office and kabupaten/kota handles its handoffs (pure).
+
+Definitions (`as_of` is the moment a scorecard describes; anything stamped later is ignored,
+so a scorecard for a past day comes out the same whenever it is computed):
+
+- A handoff counts for a kecamatan when it went to the kecamatan office or to one of its
+  desa (origin office kind kecamatan or desa, with the handoff's kecamatan code). Handoffs
+  to agencies (pkh, registry) are the programmes' work, not the office's: they are counted
+  in `Scorecard.other_offices` only.
+- Time to acknowledge: working days (`models.workdays`) from the local date of delivery
+  (of creation when never delivered) to the local date of the first answer: the
+  acknowledgement, or the closing when the office resolved or rejected without one. An
+  answer on the day of delivery is 0. The median is taken over the answered handoffs.
+- Resolved within the deadline: closed (resolved or rejected, i.e. the office decided) no
+  later than the due date; a due date that fell on a day off moves to the next working
+  day, as for escalation. The share is over the handoffs that can be judged: every closed
+  one and every open one already past its due date (open ones still within their deadline
+  are not judged yet).
+- Backlog: handoffs not closed; overdue: the part of it past its due date; oldest backlog:
+  working days from the local creation date of the oldest open handoff to `as_of`.
+- Escalations: handoffs escalated to the kabupaten/kota.
+- Quarantine rate: records quarantined / records fetched in the kecamatan's sync
+  partitions, over every source.
+- Overlaps found: cross-programme findings with a handoff to the kecamatan or its desa.
+
+Ranking (rank 1 = worst), applied to kecamatan and, separately, to kabupaten/kota:
+1. lowest share resolved within the deadline (nothing to judge yet ranks after any share);
+2. then most overdue open handoffs;
+3. then the oldest backlog (in working days);
+4. then the slowest median time to acknowledge;
+5. then most escalations;
+6. then the region code, so the order is total and deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Literal
+
+from models.handoffs import FINAL_STATES, HandoffKind
+from models.wilayah import get_region_registry
+from models.workdays import WorkCalendar, default_calendar, is_overdue, local_date
+
+__all__ = [
+    "OVERLAP_KINDS",
+    "SCORE_COLUMNS",
+    "HandoffRow",
+    "Level",
+    "ScoreRow",
+    "Scorecard",
+    "SourceCounts",
+    "compute_scorecard",
+    "median",
+]
+
+Level = Literal["kecamatan", "kabupaten", "province"]
+"""Region level of a scorecard row."""
+
+PROVINCE_CODE = "35"
+
+OVERLAP_KINDS: frozenset[str] = frozenset(
+    k.value
+    for k in (
+        HandoffKind.BLT_PKH_OVERLAP,
+        HandoffKind.NIK_MULTIPLE_HOUSEHOLDS,
+        HandoffKind.DECEASED_RECEIVING_AID,
+        HandoffKind.MOVED_RECEIVING_AID,
+        HandoffKind.FARMER_MULTIPLE_GROUPS,
+        HandoffKind.FARMER_OVER_LAND_CAP,
+    )
+)
+"""Handoff kinds that report a cross-programme finding (the "overlaps found" column)."""
+_KECAMATAN_CODE = re.compile(r"[0-9]{2}\.[0-9]{2}\.[0-9]{2}")
+_OFFICE_KINDS = ("kecamatan:", "desa:")
+_CLOSED = frozenset(s.value for s in FINAL_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRow:
+    """The columns of a stored handoff the scorecard reads (timestamps timezone-aware)."""
+
+    kecamatan_code: str
+    kabupaten_code: str
+    origin_office: str
+    office: str
+    state: str
+    created_at: datetime
+    due_date: date
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    closed_at: datetime | None = None
+    escalated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCounts:
+    """Records fetched and quarantined in one kecamatan's sync partitions."""
+
+    fetched: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRow:
+    """One line of a scorecard: a kecamatan, a kabupaten/kota or the whole province."""
+
+    level: Level
+    code: str
+    name: str
+    kabupaten_code: str
+    handoffs: int
+    acknowledged: int
+    median_ack_workdays: float | None
+    judged: int
+    resolved_in_time: int
+    resolved_in_time_share: float | None
+    backlog: int
+    overdue: int
+    oldest_backlog_workdays: int | None
+    escalations: int
+    fetched: int
+    quarantined: int
+    quarantine_rate: float | None
+    overlaps_found: int
+    # 1 = worst of its level; None for the province line.
+    rank: int | None = None
+
+
+SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("code", "code"),
+    ("name", "name"),
+    ("kabupaten_code", "kabupaten/kota"),
+    ("rank", "rank (1 = worst)"),
+    ("handoffs", "handoffs"),
+    ("acknowledged", "acknowledged"),
+    ("median_ack_workdays", "median workdays to acknowledge"),
+    ("judged", "due or closed"),
+    ("resolved_in_time", "resolved within deadline"),
+    ("resolved_in_time_share", "share resolved within deadline"),
+    ("backlog", "backlog"),
+    ("overdue", "overdue"),
+    ("oldest_backlog_workdays", "oldest backlog (workdays)"),
+    ("escalations", "escalations"),
+    ("fetched", "records fetched"),
+    ("quarantined", "records quarantined"),
+    ("quarantine_rate", "quarantine rate"),
+    ("overlaps_found", "overlaps found"),
+)
+"""(ScoreRow attribute, column header) of the tables, artifacts and files, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """Scorecard lines per kecamatan and per kabupaten/kota (in code order) and the province."""
+
+    as_of: datetime
+    kecamatan: tuple[ScoreRow, ...]
+    kabupaten: tuple[ScoreRow, ...]
+    province: ScoreRow
+    # Handoffs to agencies or without a kecamatan: not any office's line.
+    other_offices: int = 0
+
+    def worst(self, n: int = 5, level: Level = "kecamatan") -> list[ScoreRow]:
+        """The n worst lines of a level, worst first."""
+        rows = self.kecamatan if level == "kecamatan" else self.kabupaten
+        return sorted(rows, key=lambda r: (r.rank or 0, r.code))[:n]
+
+
+def median(counts: Mapping[int, int]) -> float | None:
+    """Median of values given as value -> occurrences; None when there are none."""
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    # 0-based positions of the middle value(s): one for an odd count, two for an even one.
+    lo, hi = (total - 1) // 2, total // 2
+    seen = 0
+    low: int | None = None
+    for value in sorted(counts):
+        seen += counts[value]
+        if low is None and seen > lo:
+            low = value
+        if seen > hi:
+            assert low is not None  # lo <= hi, so the low middle was passed first
+            return (low + value) / 2
+    raise AssertionError("unreachable: the counts add up to total")
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Running counts of one region; histograms rather than lists keep memory flat."""
+
+    handoffs: int = 0
+    ack_days: Counter[int] = field(default_factory=Counter)
+    judged: int = 0
+    in_time: int = 0
+    backlog: int = 0
+    overdue: int = 0
+    oldest: date | None = None
+    escalations: int = 0
+    fetched: int = 0
+    quarantined: int = 0
+    overlaps: int = 0
+
+    def merge(self, other: _Tally) -> None:
+        self.handoffs += other.handoffs
+        self.ack_days.update(other.ack_days)
+        self.judged += other.judged
+        self.in_time += other.in_time
+        self.backlog += other.backlog
+        self.overdue += other.overdue
+        if other.oldest is not None and (self.oldest is None or other.oldest < self.oldest):
+            self.oldest = other.oldest
+        self.escalations += other.escalations
+        self.fetched += other.fetched
+        self.quarantined += other.quarantined
+        self.overlaps += other.overlaps
+
+
+def _seen(moment: datetime | None, as_of: datetime) -> datetime | None:
+    return moment if moment is not None and moment <= as_of else None
+
+
+def _add_handoff(tally: _Tally, row: HandoffRow, as_of: datetime, cal: WorkCalendar) -> None:
+    tally.handoffs += 1
+    delivered = _seen(row.delivered_at, as_of)
+    acknowledged = _seen(row.acknowledged_at, as_of)
+    closed = _seen(row.closed_at, as_of) if row.state in _CLOSED else None
+    answers = [t for t in (acknowledged, closed) if t is not None]
+    if answers:
+        start = local_date(delivered or row.created_at)
+        # Clock skew between systems must not produce a negative duration.
+        days = max(0, cal.workdays_between(start, local_date(min(answers))))
+        tally.ack_days[days] += 1
+    if closed is not None:
+        tally.judged += 1
+        if not is_overdue(row.due_date, closed, cal):
+            tally.in_time += 1
+    else:
+        tally.backlog += 1
+        created = local_date(row.created_at)
+        if tally.oldest is None or created < tally.oldest:
+            tally.oldest = created
+        if is_overdue(row.due_date, as_of, cal):
+            tally.judged += 1
+            tally.overdue += 1
+    if _seen(row.escalated_at, as_of) is not None:
+        tally.escalations += 1
+
+
+def _line(
+    level: Level, code: str, kabupaten: str, t: _Tally, today: date, cal: WorkCalendar
+) -> ScoreRow:
+    region = get_region_registry().get(code)
+    return ScoreRow(
+        level=level,
+        code=code,
+        name=region.name if region is not None else "",
+        kabupaten_code=kabupaten,
+        handoffs=t.handoffs,
+        acknowledged=sum(t.ack_days.values()),
+        median_ack_workdays=median(t.ack_days),
+        judged=t.judged,
+        resolved_in_time=t.in_time,
+        resolved_in_time_share=t.in_time / t.judged if t.judged else None,
+        backlog=t.backlog,
+        overdue=t.overdue,
+        oldest_backlog_workdays=(
+            max(0, cal.workdays_between(t.oldest, today)) if t.oldest is not None else None
+        ),
+        escalations=t.escalations,
+        fetched=t.fetched,
+        quarantined=t.quarantined,
+        quarantine_rate=t.quarantined / t.fetched if t.fetched else None,
+        overlaps_found=t.overlaps,
+    )
+
+
+def _badness(row: ScoreRow) -> tuple[float, int, int, float, int, str]:
+    """Sort key putting the worst line first (see the module docstring)."""
+    share = row.resolved_in_time_share
+    return (
+        share if share is not None else 2.0,
+        -row.overdue,
+        -(row.oldest_backlog_workdays if row.oldest_backlog_workdays is not None else -1),
+        -(row.median_ack_workdays if row.median_ack_workdays is not None else -1.0),
+        -row.escalations,
+        row.code,
+    )
+
+
+def _ranked(rows: Iterable[ScoreRow]) -> tuple[ScoreRow, ...]:
+    order = sorted(rows, key=_badness)
+    ranks = {row.code: i for i, row in enumerate(order, start=1)}
+    by_code = sorted(order, key=lambda r: r.code)
+    return tuple(replace(r, rank=ranks[r.code]) for r in by_code)
+
+
+def compute_scorecard(
+    handoffs: Iterable[HandoffRow],
+    *,
+    as_of: datetime,
+    sources: Mapping[str, SourceCounts] | None = None,
+    findings: Mapping[str, int] | None = None,
+    kecamatan_codes: Iterable[str] = (),
+    calendar: WorkCalendar | None = None,
+) -> Scorecard:
+    """Scorecard lines per kecamatan, kabupaten/kota and province from handoffs and counts.
+
+    `handoffs` is consumed once (a stream is fine); `sources` and `findings` are keyed by
+    kecamatan code (other keys, such as a partition "all", are ignored); `kecamatan_codes`
+    adds lines for offices with nothing to show yet.
+    """
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError("as_of must be timezone-aware")
+    cal = calendar if calendar is not None else default_calendar()
+    today = local_date(as_of)
+    tallies: dict[str, _Tally] = {}
+
+    def tally(code: str) -> _Tally:
+        got = tallies.get(code)
+        if got is None:
+            got = tallies[code] = _Tally()
+        return got
+
+    for code in kecamatan_codes:
+        if _KECAMATAN_CODE.fullmatch(code):
+            tally(code)
+    other = 0
+    for row in handoffs:
+        if row.created_at > as_of:
+            continue
+        kec = row.kecamatan_code
+        if not row.origin_office.startswith(_OFFICE_KINDS) or not _KECAMATAN_CODE.fullmatch(kec):
+            other += 1
+            continue
+        _add_handoff(tally(kec), row, as_of, cal)
+    for code, counts in (sources or {}).items():
+        if _KECAMATAN_CODE.fullmatch(code):
+            t = tally(code)
+            t.fetched += counts.fetched
+            t.quarantined += counts.quarantined
+    for code, n in (findings or {}).items():
+        if _KECAMATAN_CODE.fullmatch(code):
+            tally(code).overlaps += n
+
+    kab_tallies: dict[str, _Tally] = {}
+    province = _Tally()
+    for code, t in tallies.items():
+        kab_tallies.setdefault(code[:5], _Tally()).merge(t)
+        province.merge(t)
+    kecamatan = _ranked(
+        _line("kecamatan", code, code[:5], t, today, cal) for code, t in tallies.items()
+    )
+    kabupaten = _ranked(
+        _line("kabupaten", code, code, t, today, cal) for code, t in kab_tallies.items()
+    )
+    return Scorecard(
+        as_of=as_of,
+        kecamatan=kecamatan,
+        kabupaten=kabupaten,
+        province=_line("province", PROVINCE_CODE, "", province, today, cal),
+        other_offices=other,
+    )

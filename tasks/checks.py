@@ -1,0 +1,168 @@
+"""Prefect task of the cross-programme checks: one run per check kind, counts out, never people."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from enum import StrEnum
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Connection, Engine
+
+from integrations.coordination_load import (
+    CheckScope,
+    load_blt_overlap_inputs,
+    load_deceased_or_moved_inputs,
+    load_farmer_needs,
+    load_household_update_reports,
+    load_multiple_household_people,
+)
+from integrations.db import get_engine, write_lock
+from integrations.handoff_store import create_handoffs
+from models.checks import (
+    Finding,
+    blt_overlaps,
+    deceased_or_moved_receiving,
+    farmer_conflicts,
+    household_updates_to_verify,
+    nik_in_multiple_households,
+)
+from models.handoffs import HandoffKind
+from models.workdays import local_date
+
+__all__ = [
+    "CHECK_KINDS",
+    "SENDER",
+    "Check",
+    "current_period",
+    "find",
+    "period_start",
+    "run_check",
+    "run_programme_check",
+]
+
+SENDER = "cettar-hub"
+"""Sender of the handoffs the checks create."""
+
+
+class Check(StrEnum):
+    """The cross-programme checks, one task run each."""
+
+    BLT_OVERLAP = "blt_overlap"
+    NIK_MULTIPLE_HOUSEHOLDS = "nik_multiple_households"
+    DECEASED_OR_MOVED = "deceased_or_moved"
+    FARMER_CONFLICTS = "farmer_conflicts"
+    HOUSEHOLD_UPDATES = "household_updates"
+
+
+CHECK_KINDS: dict[Check, tuple[HandoffKind, ...]] = {
+    Check.BLT_OVERLAP: (HandoffKind.BLT_PKH_OVERLAP,),
+    Check.NIK_MULTIPLE_HOUSEHOLDS: (HandoffKind.NIK_MULTIPLE_HOUSEHOLDS,),
+    Check.DECEASED_OR_MOVED: (
+        HandoffKind.DECEASED_RECEIVING_AID,
+        HandoffKind.MOVED_RECEIVING_AID,
+    ),
+    Check.FARMER_CONFLICTS: (
+        HandoffKind.FARMER_MULTIPLE_GROUPS,
+        HandoffKind.FARMER_OVER_LAND_CAP,
+    ),
+    Check.HOUSEHOLD_UPDATES: (HandoffKind.HOUSEHOLD_UPDATE_VERIFICATION,),
+}
+"""The handoff kinds each check can produce (every one is reported, zeros included)."""
+
+
+def current_period(moment: datetime) -> str:
+    """The payment quarter (tahap) of a moment in Jakarta, like 2026-Q4."""
+    day = local_date(moment)
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def period_start(period: str) -> date:
+    """First day of a quarter like 2026-Q4; ValueError for anything else."""
+    year, sep, quarter = period.partition("-Q")
+    if not sep or not year.isdigit() or len(year) != 4 or quarter not in ("1", "2", "3", "4"):
+        raise ValueError(f"period must be a quarter like 2026-Q4, got {period[:20]!r}")
+    return date(int(year), 3 * (int(quarter) - 1) + 1, 1)
+
+
+def _previous_quarter_start(period: str) -> date:
+    start = period_start(period)
+    month = start.month - 3
+    return date(start.year - 1, month + 12, 1) if month < 1 else date(start.year, month, 1)
+
+
+def find(
+    conn: Connection, check: Check, period: str, scope: CheckScope | None = None
+) -> list[Finding]:
+    """Findings of one check: SQL-narrowed candidates through the pure check."""
+    if check is Check.BLT_OVERLAP:
+        blt = load_blt_overlap_inputs(conn, period, scope)
+        return blt_overlaps(blt.blt, blt.enrolments, period)
+    if check is Check.NIK_MULTIPLE_HOUSEHOLDS:
+        return nik_in_multiple_households(load_multiple_household_people(conn, scope), period)
+    if check is Check.DECEASED_OR_MOVED:
+        dm = load_deceased_or_moved_inputs(conn, period, scope)
+        return deceased_or_moved_receiving(dm.reports, dm.people, dm.enrolments, period)
+    if check is Check.FARMER_CONFLICTS:
+        # Seasons (musim tanam) do not follow quarters: every synced season is checked, and
+        # findings already handed off are recognised by their idempotency keys.
+        return farmer_conflicts(load_farmer_needs(conn, scope=scope))
+    # A household update is handed off when first seen; reports filed since the previous
+    # quarter began still get checked, so a report synced late is not missed.
+    reports = load_household_update_reports(
+        conn, reported_since=_previous_quarter_start(period), scope=scope
+    )
+    return household_updates_to_verify(reports)
+
+
+def run_check(
+    engine: Engine,
+    check: Check,
+    *,
+    period: str,
+    now: datetime,
+    scope: CheckScope | None = None,
+) -> dict[str, dict[str, int]]:
+    """Run one check and create its handoffs; per handoff kind: findings, created, existing."""
+    period_start(period)
+    with engine.connect() as conn:
+        findings = find(conn, check, period, scope)
+    by_kind: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        by_kind[HandoffKind(f.kind).value].append(f)
+    unexpected = set(by_kind) - {k.value for k in CHECK_KINDS[check]}
+    if unexpected:
+        raise RuntimeError(
+            f"check {check} produced kinds it does not declare: {sorted(unexpected)}"
+        )
+    result: dict[str, dict[str, int]] = {}
+    # One transaction: a check's handoffs are all created or none, and a rerun finds them.
+    with write_lock(engine), engine.begin() as conn:
+        for kind in CHECK_KINDS[check]:
+            group = by_kind.get(kind.value, [])
+            counts = create_handoffs(conn, group, sender=SENDER, now=now)
+            result[kind.value] = {
+                "findings": len(group),
+                "created": counts.created,
+                "existing": counts.existing,
+            }
+    return result
+
+
+@task(name="programme-check", task_run_name="check {check}", cache_policy=NO_CACHE)
+def run_programme_check(
+    check: Check, period: str, now: datetime, scope: CheckScope | None = None
+) -> dict[str, dict[str, int]]:
+    """Run one cross-programme check over the store; returns counts per handoff kind."""
+    logger = get_run_logger()
+    result = run_check(get_engine(), check, period=period, now=now, scope=scope)
+    for kind, c in result.items():
+        logger.info(
+            "%s: %d findings, %d handoffs created, %d already there",
+            kind,
+            c["findings"],
+            c["created"],
+            c["existing"],
+        )
+    return result

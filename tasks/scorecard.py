@@ -1,0 +1,75 @@
+"""Prefect task of the kecamatan scorecard: aggregate the store, compute, write the files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Engine
+
+from integrations.coordination_load import (
+    iter_scorecard_handoffs,
+    load_overlap_counts,
+    load_source_counts,
+)
+from integrations.db import get_engine
+from integrations.scorecard_export import record, scorecard_dir, write_scorecard_files
+from integrations.settings import get_settings
+from models.scorecard import Scorecard, compute_scorecard
+from models.wilayah import get_region_registry
+from models.workdays import WorkCalendar, local_date
+
+__all__ = ["WORST", "build_scorecard", "publish_scorecard"]
+
+WORST = 5
+"""How many of the worst kecamatan the summary names."""
+
+
+def build_scorecard(
+    engine: Engine, as_of: datetime, calendar: WorkCalendar | None = None
+) -> Scorecard:
+    """The scorecard of every kecamatan as of a moment, from one read of the store."""
+    kecamatan = [k.code for k in get_region_registry().kecamatan()]
+    # One connection: the counts and the handoffs are read in the same snapshot on PostgreSQL
+    # (SQLite's WAL readers see one snapshot per transaction too).
+    with engine.connect() as conn:
+        sources = load_source_counts(conn)
+        findings = load_overlap_counts(conn, as_of)
+        return compute_scorecard(
+            iter_scorecard_handoffs(conn, as_of),
+            as_of=as_of,
+            sources=sources,
+            findings=findings,
+            kecamatan_codes=kecamatan,
+            calendar=calendar,
+        )
+
+
+@task(name="kecamatan-scorecard", cache_policy=NO_CACHE)
+def publish_scorecard(as_of: datetime) -> dict[str, Any]:
+    """Compute the scorecard, write its CSV/XLSX files; return counts, region lines and paths."""
+    logger = get_run_logger()
+    card = build_scorecard(get_engine(), as_of)
+    directory = scorecard_dir(get_settings(), local_date(as_of))
+    files = write_scorecard_files(card, directory)
+    prov = card.province
+    logger.info(
+        "%d kecamatan, %d handoffs, backlog %d (%d overdue), %d escalations; files in %s",
+        len(card.kecamatan),
+        prov.handoffs,
+        prov.backlog,
+        prov.overdue,
+        prov.escalations,
+        directory,
+    )
+    return {
+        "kecamatan": len(card.kecamatan),
+        "kabupaten": len(card.kabupaten),
+        "other_offices": card.other_offices,
+        "province": record(prov),
+        "kabupaten_lines": [record(r) for r in card.kabupaten],
+        "worst": [record(r) for r in card.worst(WORST)],
+        "files": files.as_dict(),
+    }

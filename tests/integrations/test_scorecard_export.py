@@ -1,0 +1,123 @@
+"""Scorecard files: written, read back with csv and openpyxl, and compared value by value."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+
+from integrations.scorecard_export import (
+    cell_values,
+    scorecard_dir,
+    write_csv,
+    write_scorecard_files,
+)
+from integrations.settings import Settings
+from models.scorecard import SCORE_COLUMNS, HandoffRow, Scorecard, SourceCounts, compute_scorecard
+
+WIB = ZoneInfo("Asia/Jakarta")
+AS_OF = datetime(2026, 3, 31, 10, tzinfo=WIB)
+
+
+def _row(kec: str, created: datetime, due: date, **kw: datetime) -> HandoffRow:
+    return HandoffRow(
+        kecamatan_code=kec,
+        kabupaten_code=kec[:5],
+        origin_office=f"kecamatan:{kec}",
+        office=f"kecamatan:{kec}",
+        state="resolved" if "closed_at" in kw else "delivered",
+        created_at=created,
+        due_date=due,
+        delivered_at=created,
+        **kw,
+    )
+
+
+@pytest.fixture
+def card() -> Scorecard:
+    rows = [
+        _row(
+            "35.78.01",
+            datetime(2026, 3, 16, 9, tzinfo=WIB),
+            date(2026, 3, 27),
+            acknowledged_at=datetime(2026, 3, 25, 9, tzinfo=WIB),
+            closed_at=datetime(2026, 3, 26, 9, tzinfo=WIB),
+        ),
+        _row("35.78.01", datetime(2026, 3, 2, 9, tzinfo=WIB), date(2026, 3, 6)),
+        _row(
+            "35.07.01",
+            datetime(2026, 3, 30, 9, tzinfo=WIB),
+            date(2026, 4, 6),
+            acknowledged_at=datetime(2026, 3, 31, 8, tzinfo=WIB),
+        ),
+    ]
+    return compute_scorecard(
+        rows,
+        as_of=AS_OF,
+        sources={"35.78.01": SourceCounts(fetched=3, quarantined=1)},
+        findings={"35.07.01": 2},
+        kecamatan_codes=["35.78.02"],
+    )
+
+
+def _csv(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def test_files_land_in_the_dated_directory_and_read_back(card: Scorecard, tmp_path: Path) -> None:
+    directory = scorecard_dir(Settings(data_dir=tmp_path), date(2026, 3, 31))
+    assert directory == tmp_path / "scorecards" / "2026-03-31"
+    files = write_scorecard_files(card, directory)
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "kabupaten-2026-03-31.csv",
+        "kecamatan-2026-03-31.csv",
+        "scorecard-2026-03-31.xlsx",
+    ]
+    # The BOM makes Excel read the file as UTF-8.
+    assert files.kecamatan_csv.read_bytes().startswith(b"\xef\xbb\xbf")
+    headers = [h for _a, h in SCORE_COLUMNS]
+    kec = _csv(files.kecamatan_csv)
+    assert kec[0] == headers
+    assert kec[1:] == [[_text(v) for v in cell_values(r)] for r in card.kecamatan]
+    assert [line[0] for line in kec[1:]] == ["35.07.01", "35.78.01", "35.78.02"]
+    karang_pilang = dict(zip(headers, kec[2], strict=True))
+    assert karang_pilang["name"] == "Karang Pilang"
+    assert karang_pilang["share resolved within deadline"] == "0.5"
+    assert karang_pilang["quarantine rate"] == "0.3333"
+    assert karang_pilang["oldest backlog (workdays)"] == "16"
+    kab = _csv(files.kabupaten_csv)
+    assert [line[0] for line in kab[1:]] == ["35.07", "35.78", "35"]
+    assert kab[-1][headers.index("rank (1 = worst)")] == ""  # the province is not ranked
+
+    book = load_workbook(files.xlsx)
+    assert book.sheetnames == ["kecamatan", "kabupaten"]
+    for title, lines in (
+        ("kecamatan", card.kecamatan),
+        ("kabupaten", [*card.kabupaten, card.province]),
+    ):
+        sheet = book[title]
+        values = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert values[0] == headers
+        assert values[1:] == [cell_values(r) for r in lines]
+        assert all(cell.font.bold for cell in sheet[1])
+        assert sheet.freeze_panes == "A2"
+        assert sheet.column_dimensions["B"].width >= len("Karang Pilang")
+        share = headers.index("share resolved within deadline") + 1
+        assert sheet.cell(row=2, column=share).number_format == "0.0%"
+
+
+def test_rewriting_replaces_the_file_whole(card: Scorecard, tmp_path: Path) -> None:
+    path = tmp_path / "k.csv"
+    write_csv(path, card.kecamatan)
+    write_csv(path, card.kecamatan[:1])
+    assert len(_csv(path)) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["k.csv"]  # no temporary file left behind
