@@ -1,4 +1,5 @@
-"""Admin routes of the sandbox: faults, data epoch, request counters and ground truth.
+"""Admin routes of the sandbox: faults, data epoch, clock, request counters, the inbox's and
+the registry's write logs, and ground truth.
 
 They sit outside the agency prefixes, are never subject to fault injection, and take the
 separate admin token so a hub configured with an agency token cannot change the world.
@@ -6,7 +7,8 @@ separate admin token so a hub configured with an agency token cannot change the 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, Query
@@ -17,10 +19,42 @@ from models.contracts.common import ErrorBody
 from models.wilayah import KodeKecamatan
 from sandbox.auth import bearer_auth
 from sandbox.config import FaultConfig
+from sandbox.coordination_truth import CoordinationTruth, compute_truth
 from sandbox.errors import error_response
 from sandbox.state import SandboxState
 
-__all__ = ["EpochInfo", "EpochRequest", "admin_router"]
+__all__ = ["ClockAdvance", "ClockInfo", "EpochInfo", "EpochRequest", "admin_router"]
+
+AgencyName = Literal["registry", "pkh", "desa", "pertanian", "kecamatan", "statistik"]
+AgencyQuery = Annotated[
+    AgencyName | None,
+    Query(
+        description="An agency whose own fault injection to read or set; absent: the shared one."
+    ),
+]
+_DAY_S = 86_400.0
+
+
+class ClockAdvance(BaseModel):
+    """Body of POST /_admin/clock."""
+
+    advance_days: float = Field(ge=0.0, le=3650.0)
+
+
+class ClockInfo(BaseModel):
+    """The sandbox clock: now, and how far it was advanced."""
+
+    now: str
+    offset_days: float
+    frozen: bool
+
+
+def _clock_info(state: SandboxState) -> ClockInfo:
+    return ClockInfo(
+        now=state.clock.now().isoformat(timespec="milliseconds"),
+        offset_days=state.clock.offset.total_seconds() / _DAY_S,
+        frozen=state.clock.frozen,
+    )
 
 
 class EpochRequest(BaseModel):
@@ -77,15 +111,59 @@ def admin_router(state: SandboxState) -> APIRouter:
     )
 
     @router.get("/faults")
-    async def get_faults() -> FaultConfig:
-        """The fault injection in force."""
-        return state.faults.config
+    async def get_faults(agency: AgencyQuery = None) -> FaultConfig:
+        """The fault injection in force (for one agency: its own, else the shared one)."""
+        return state.faults.config if agency is None else state.injector(agency).config
 
     @router.put("/faults")
-    async def put_faults(config: FaultConfig) -> FaultConfig:
-        """Replace the fault injection; the seeded fault stream restarts."""
-        state.faults.configure(config)
-        return state.faults.config
+    async def put_faults(config: FaultConfig, agency: AgencyQuery = None) -> FaultConfig:
+        """Replace the shared fault injection, or set one agency's own; the stream restarts."""
+        if agency is None:
+            state.faults.configure(config)
+            return state.faults.config
+        state.set_agency_faults(agency, config)
+        return state.injector(agency).config
+
+    @router.delete("/faults", status_code=204)
+    async def delete_faults(
+        agency: Annotated[AgencyName, Query(description="The agency to return to the shared one.")],
+    ) -> Response:
+        """Drop an agency's own fault injection: it follows the shared one again."""
+        state.set_agency_faults(agency, None)
+        return Response(status_code=204)
+
+    @router.get("/agency-faults")
+    async def get_agency_faults() -> dict[str, FaultConfig]:
+        """The agencies with their own fault injection, and theirs."""
+        return {a: i.config for a, i in sorted(state.agency_faults.items())}
+
+    @router.get("/clock")
+    async def get_clock() -> ClockInfo:
+        """The sandbox clock that office decisions wait for."""
+        return _clock_info(state)
+
+    @router.post("/clock")
+    async def post_clock(body: ClockAdvance) -> ClockInfo:
+        """Let time pass: decisions due by the new time become visible."""
+        state.clock.advance(timedelta(days=body.advance_days))
+        return _clock_info(state)
+
+    @router.get("/inbox")
+    async def get_inbox() -> dict[str, Any]:
+        """Deliveries: receipts per key, (handoff, office) pairs delivered under several
+        keys, replays, conflicts, answers lost after the write, decisions scheduled."""
+        return state.inbox.stats()
+
+    @router.delete("/inbox", status_code=204)
+    async def reset_inbox() -> Response:
+        """Forget every delivery and decision."""
+        state.inbox.reset()
+        return Response(status_code=204)
+
+    @router.get("/proposals")
+    async def get_proposals() -> dict[str, Any]:
+        """Update proposals the registry received, with receipts and counts."""
+        return state.proposals.stats()
 
     @router.get("/epoch")
     async def get_epoch() -> EpochInfo:
@@ -122,5 +200,15 @@ def admin_router(state: SandboxState) -> APIRouter:
         """Exact counts the generator serves now; iterates, so slow for a big province."""
         registry = await anyio.to_thread.run_sync(state.registry.truth, kecamatan)
         return {"epoch": state.epoch, "kecamatan": kecamatan, "registry": registry}
+
+    @router.get("/truth/coordination")
+    async def coordination_truth(
+        kecamatan: Annotated[
+            list[KodeKecamatan] | None,
+            Query(description="Kecamatan (repeatable); absent: the whole province."),
+        ] = None,
+    ) -> CoordinationTruth:
+        """What the cross-programme checks must find now, with clear NIKs (admin only)."""
+        return await anyio.to_thread.run_sync(compute_truth, state.coordination, kecamatan)
 
     return router

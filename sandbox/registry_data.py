@@ -39,6 +39,7 @@ __all__ = [
     "HOUSEHOLDS",
     "PROGRAMMES",
     "RECIPIENTS",
+    "Draft",
     "Position",
     "RegistryData",
     "index_of_household_id",
@@ -81,6 +82,7 @@ _KK_ELSEWHERE_SHARE = 0.05
 _S_BASE, _S_UPDATE, _S_HH_VERSION, _S_REC_VERSION = 0x101, 0x102, 0x103, 0x104
 _S_PKH, _S_BPNT, _S_BAD, _S_BAD_KIND, _S_BAD_HOW = 0x105, 0x106, 0x107, 0x108, 0x109
 _S_REC_BASE, _S_REC_UPDATE, _S_REC_BAD, _S_REC_BAD_KIND = 0x10A, 0x10B, 0x10C, 0x10D
+_S_DUP, _S_DUP_SOURCE = 0x10E, 0x10F
 
 _HOUSEHOLD_KINDS = tuple(BadKind)
 _RECIPIENT_KINDS = tuple(RecipientBadKind)
@@ -109,8 +111,12 @@ def index_of_household_id(hid: str) -> int:
 
 
 @dataclass(slots=True)
-class _Draft:
-    """A household before serialisation: wire fields plus what recipients need."""
+class Draft:
+    """A household before serialisation: wire fields plus what recipients need.
+
+    `copied_slot` is the member slot that holds a person copied from `copied_from` (another
+    household of the same kecamatan), or None: the planted "one NIK in two households".
+    """
 
     index: int
     id: str
@@ -121,13 +127,26 @@ class _Draft:
     desil: int
     members: list[dict[str, Any]]
     pengurus: int
+    copied_slot: int | None = None
+    copied_from: int | None = None
 
 
 class RegistryData:
     """The registry's households and recipients at a settable epoch, generated on demand."""
 
-    def __init__(self, config: RegistryDataConfig, regions: RegionRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: RegistryDataConfig,
+        regions: RegionRegistry | None = None,
+        *,
+        duplicate_nik_rate: float = 0.0,
+        duplicate_deceased_rate: float = 0.0,
+    ) -> None:
         self.config = config
+        # Planted duplicates (coordination sandbox only): 0 keeps the registry as it was.
+        self.duplicate_nik_rate = duplicate_nik_rate
+        self.duplicate_deceased_rate = duplicate_deceased_rate
+        self._plants = duplicate_nik_rate + duplicate_deceased_rate > 0.0
         self.seed = config.seed
         self.layout = layout_for(config.seed, regions)
         self.timeline = Timeline(config)
@@ -152,6 +171,8 @@ class RegistryData:
         self._h_rec_update = Salted(seed, _S_REC_UPDATE)
         self._h_rec_bad = Salted(seed, _S_REC_BAD)
         self._h_rec_bad_kind = Salted(seed, _S_REC_BAD_KIND)
+        self._h_dup = Salted(seed, _S_DUP)
+        self._h_dup_source = Salted(seed, _S_DUP_SOURCE)
         self.household_schedule = self.timeline.schedule(_S_HH_VERSION)
         self.recipient_schedule = self.timeline.schedule(_S_REC_VERSION)
 
@@ -235,6 +256,15 @@ class RegistryData:
         e = self._epoch if epoch is None else epoch
         return self.recipient_schedule.version(index, e)
 
+    def base_enrolment_status(self, index: int, programme: str) -> str:
+        """Status of an enrolment in its first version (before any re-issue)."""
+        x = self._h_rec_base.unit(index, PROGRAMMES.index(programme))
+        return "active" if x < 0.96 else "suspended" if x < 0.99 else "ended"
+
+    def draft(self, index: int) -> Draft:
+        """The household as first issued, before updates and corruption (a fresh copy)."""
+        return self._draft(index)
+
     def household_update_epochs(self, index: int, upto: int | None = None) -> list[int]:
         """Epochs in which household `index` was re-issued, up to an epoch."""
         e = self._epoch if upto is None else upto
@@ -283,11 +313,10 @@ class RegistryData:
             corrupt_household(record, kind, self._h_bad_how.rng(index))
         return record
 
-    def _recipient_record(self, draft: _Draft, programme: str, version: int) -> dict[str, Any]:
+    def _recipient_record(self, draft: Draft, programme: str, version: int) -> dict[str, Any]:
         index = draft.index
         p = PROGRAMMES.index(programme)
-        x = self._h_rec_base.unit(index, p)
-        status = "active" if x < 0.96 else "suspended" if x < 0.99 else "ended"
+        status = self.base_enrolment_status(index, programme)
         for e in self.recipient_schedule.update_epochs(index, version):
             # A re-issue is often only a touch (re-verification); sometimes the status moves.
             y = self._h_rec_update.unit(index, e, p)
@@ -311,7 +340,46 @@ class RegistryData:
             corrupt_recipient(record, kind, self._h_bad_how.rng(index, p))
         return record
 
-    def _draft(self, index: int) -> _Draft:
+    def _draft(self, index: int) -> Draft:
+        draft = self._base_draft(index)
+        if self._plants:
+            self._plant_duplicate(draft)
+        return draft
+
+    def _plant_duplicate(self, draft: Draft) -> None:
+        """Copy a person of the kecamatan's previous household into this one's last slot."""
+        u = self._h_dup.unit1(draft.index)
+        if u >= self.duplicate_nik_rate + self.duplicate_deceased_rate:
+            return
+        last = len(draft.members) - 1
+        # The head and the pengurus keep their identity, so enrolments are never touched.
+        if last < 1 or last == draft.pengurus:
+            return
+        pattern = self.layout.patterns[self.layout.kecamatan_of(draft.index)]
+        position = pattern.position(draft.index)
+        if position == 0:
+            return
+        source_index = pattern.index_at(position - 1)
+        source = self._base_draft(source_index)
+        # Never the source's pengurus or its own last slot (which may itself be a copy).
+        slots = [
+            s
+            for s in range(len(source.members))
+            if s != source.pengurus and (s != len(source.members) - 1 or s == 0)
+        ]
+        if not slots:
+            return
+        person = source.members[slots[self._h_dup_source.hash1(draft.index) % len(slots)]]
+        if person["nik"] == draft.no_kk:
+            return
+        copy = draft.members[last]
+        copy["nik"], copy["name"] = person["nik"], person["name"]
+        copy["sex"], copy["birth_date"] = person["sex"], person["birth_date"]
+        copy["relationship"] = "lainnya"
+        copy["status"] = "active" if u < self.duplicate_nik_rate else "deceased"
+        draft.copied_slot, draft.copied_from = last, source_index
+
+    def _base_draft(self, index: int) -> Draft:
         layout = self.layout
         village = layout.village_of(index)
         kec = layout.village_kecamatan[village]
@@ -388,7 +456,7 @@ class RegistryData:
             desil = 1 + bisect.bisect(_DESIL_POOR_CUMULATIVE, rand())
         else:
             desil = 1 + bisect.bisect(_DESIL_ALL_CUMULATIVE, rand())
-        return _Draft(
+        return Draft(
             index=index,
             id=hid,
             no_kk=no_kk,
@@ -400,7 +468,7 @@ class RegistryData:
             pengurus=pengurus,
         )
 
-    def _apply_update(self, draft: _Draft, epoch: int) -> None:
+    def _apply_update(self, draft: Draft, epoch: int) -> None:
         r = self._h_update.rng(draft.index, epoch)
         changed = False
         if r.random() < 0.6:

@@ -33,7 +33,7 @@ def _uvicorn_config(config: SandboxConfig | None, host: str, port: int) -> uvico
 def run(
     host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, config: SandboxConfig | None = None
 ) -> None:
-    """Serve the sandbox agencies until interrupted (base URL of the registry: /registry)."""
+    """Serve the sandbox agencies until interrupted (each agency under /<agency>)."""
     uvicorn.Server(_uvicorn_config(config, host, port)).run()
 
 

@@ -1,18 +1,48 @@
-"""Ground truth of the sandbox data, computed straight from the generator (no HTTP)."""
+"""Ground truth of the sandbox data, computed straight from the generators (no HTTP)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sandbox.bad_records import BadKind, RecipientBadKind
-from sandbox.config import RegistryDataConfig
+from sandbox.config import RegistryDataConfig, SandboxConfig
+from sandbox.coordination_data import CoordinationData, served_registry
+from sandbox.coordination_truth import (
+    CheckTruth,
+    CoordinationTruth,
+    FanOutTruth,
+    OfficeTruth,
+    SourceTruth,
+    TruthFinding,
+    compute_truth,
+)
 from sandbox.registry_data import RegistryData
 
-__all__ = ["household_bad_kind", "recipient_bad_kind", "registry_truth"]
+__all__ = [
+    "CheckTruth",
+    "CoordinationTruth",
+    "FanOutTruth",
+    "OfficeTruth",
+    "SourceTruth",
+    "TruthFinding",
+    "coordination_truth",
+    "household_bad_kind",
+    "recipient_bad_kind",
+    "registry_truth",
+]
 
 
-def registry_truth(config: RegistryDataConfig, kecamatan: str | None = None) -> dict[str, Any]:
-    """Exact counts the registry serves at the config's epoch (households, bad ones, ...)."""
+def registry_truth(
+    config: RegistryDataConfig | SandboxConfig, kecamatan: str | None = None
+) -> dict[str, Any]:
+    """Exact counts the registry serves at the config's epoch (households, bad ones, ...).
+
+    Given a whole SandboxConfig, the counts are those of the registry a sandbox serves,
+    with the duplicate NIKs the coordination config plants (life statuses differ).
+    """
+    if isinstance(config, SandboxConfig):
+        return served_registry(config).truth(kecamatan)
     return RegistryData(config).truth(kecamatan)
 
 
@@ -26,3 +56,16 @@ def recipient_bad_kind(
 ) -> RecipientBadKind | None:
     """How one recipient record of household `index` is broken, or None if it is valid."""
     return RegistryData(config).recipient_bad_kind(index, programme)
+
+
+def coordination_truth(
+    config: SandboxConfig, kecamatan: Sequence[str] | None = None
+) -> CoordinationTruth:
+    """What the coordination checks must find on the data a sandbox built from `config` serves.
+
+    Per check kind: the exact findings (subject NIK or household id, period, receivers), the
+    planted and accidental subjects and the near-misses; per collection: record counts,
+    invalid ones by kind; the statistics fan-out; the offices' behaviour profiles. The
+    registry epoch is the config's; for a running sandbox use GET /_admin/truth/coordination.
+    """
+    return compute_truth(CoordinationData.from_config(config), kecamatan)

@@ -15,12 +15,18 @@ from sandbox.config import (
     DEFAULT_REGISTRY_TOKEN,
     RegistryDataConfig,
     SandboxConfig,
+    default_token,
 )
 from sandbox.state import SandboxState
 from sandbox.transport import SyncASGITransport
 
 REGISTRY_AUTH = {"Authorization": f"Bearer {DEFAULT_REGISTRY_TOKEN}"}
 ADMIN_AUTH = {"Authorization": f"Bearer {DEFAULT_ADMIN_TOKEN}"}
+
+
+def auth(agency: str) -> dict[str, str]:
+    """The Authorization header of an agency's default token."""
+    return {"Authorization": f"Bearer {default_token(agency)}"}
 
 
 def state_of(app: FastAPI) -> SandboxState:
@@ -38,6 +44,22 @@ def read_all(
     query: dict[str, Any] = {"limit": limit, **params}
     while True:
         response = client.get(f"/registry/v1/{collection}", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        out.extend(page["data"])
+        if page["next_cursor"] is None:
+            return out
+        query["cursor"] = page["next_cursor"]
+
+
+def read_agency(
+    client: httpx.Client, agency: str, collection: str, limit: int = 500, **params: Any
+) -> list[dict[str, Any]]:
+    """Follow next_cursor through one agency collection; every record in serving order."""
+    out: list[dict[str, Any]] = []
+    query: dict[str, Any] = {"limit": limit, **params}
+    while True:
+        response = client.get(f"/{agency}/v1/{collection}", params=query, headers=auth(agency))
         assert response.status_code == 200, response.text
         page = response.json()
         out.extend(page["data"])

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from models.wilayah import get_region_registry
-from sandbox.config import RegistryDataConfig, SandboxConfig
+from sandbox.config import FaultConfig, RegistryDataConfig, SandboxConfig
 from sandbox.cursor import encode_cursor
 from sandbox.registry_data import Position, index_of_household_id
 from sandbox.transport import SyncASGITransport
@@ -305,3 +305,75 @@ def test_openapi_documents_the_contract(small: tuple[FastAPI, httpx.Client]) -> 
         "/_admin/stats",
         "/_admin/truth",
     } <= set(doc["paths"])
+
+
+def _proposal(household_id: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": f"UP-{household_id}",
+        "household_id": household_id,
+        "changes": {"desil": 3, "members_left": [f"{household_id}-3"]},
+        "report_id": "RPT-3507012001-5-1",
+        "handoff_id": "ab" * 16,
+        "verified_by": "kecamatan:35.07.01",
+        "verified_at": "2026-11-20T10:00:00+07:00",
+    }
+    body.update(changes)
+    return body
+
+
+def test_update_proposals_are_idempotent(make_client: MakeClient) -> None:
+    app, client = make_client(SandboxConfig(registry=RegistryDataConfig(households=300)))
+    known = state_of(app).registry.household_id(7)
+    url = "/registry/v1/update-proposals"
+    first = client.post(url, json=_proposal(known), headers={"Idempotency-Key": "p1"})
+    assert first.status_code == 201
+    receipt = first.json()
+    assert receipt["status"] == "accepted" and receipt["proposal_id"] == f"UP-{known}"
+    replay = client.post(url, json=_proposal(known), headers={"Idempotency-Key": "p1"})
+    assert replay.status_code == 200 and replay.json() == receipt
+    other = client.post(
+        url, json=_proposal(known, report_id="X"), headers={"Idempotency-Key": "p1"}
+    )
+    assert other.status_code == 409
+    unknown = client.post(
+        url, json=_proposal("HH-3507012001-999999"), headers={"Idempotency-Key": "p2"}
+    )
+    assert unknown.status_code == 201 and unknown.json()["status"] == "queued"
+    assert client.post(url, json=_proposal(known)).status_code == 400
+    invalid = client.post(
+        url,
+        json=_proposal(known, verified_by="desa:35.07.01.2001"),
+        headers={"Idempotency-Key": "p3"},
+    )
+    assert invalid.status_code == 422
+    assert invalid.json()["fields"][0]["loc"] == ["body", "verified_by"]
+    no_token = client.post(
+        url, json=_proposal(known), headers={"Idempotency-Key": "p1", "Authorization": ""}
+    )
+    assert no_token.status_code == 401
+    listed = client.get("/_admin/proposals", headers=ADMIN_AUTH).json()
+    assert listed["received"] == 2 and listed["posts"] == 3 and listed["conflicts"] == 1
+    first_listed = listed["proposals"][0]
+    assert (first_listed["key"], first_listed["posts"], first_listed["receipt"]) == (
+        "p1",
+        2,
+        receipt,
+    )
+    assert first_listed["proposal"]["changes"]["members_left"] == [f"{known}-3"]
+
+
+def test_update_proposals_survive_a_drop_after_the_write(make_client: MakeClient) -> None:
+    config = SandboxConfig(
+        registry=RegistryDataConfig(households=300),
+        agency_faults={"registry": FaultConfig(drop_rate=1.0)},
+    )
+    app, client = make_client(config)
+    body = _proposal(state_of(app).registry.household_id(3))
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/registry/v1/update-proposals", json=body, headers={"Idempotency-Key": "k"})
+    client.delete("/_admin/faults", params={"agency": "registry"}, headers=ADMIN_AUTH)
+    retry = client.post(
+        "/registry/v1/update-proposals", json=body, headers={"Idempotency-Key": "k"}
+    )
+    assert retry.status_code == 200 and retry.json()["receipt_id"] == "PRP-00000001"
+    assert client.get("/_admin/proposals", headers=ADMIN_AUTH).json()["faulted_after_commit"] == 1

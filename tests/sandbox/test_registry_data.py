@@ -287,3 +287,41 @@ def test_timestamp_text_matches_datetime_formatting() -> None:
             expected = (base + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
             assert timeline.format_ms(ms) == expected
             assert datetime.fromisoformat(expected) == timeline.to_datetime(ms)
+
+
+def test_planted_duplicates_copy_a_person_of_the_previous_household() -> None:
+    config = RegistryDataConfig(households=1500)
+    plain = RegistryData(config)
+    data = RegistryData(config, duplicate_nik_rate=0.3, duplicate_deceased_rate=0.1)
+    copies = Counter[str]()
+    for i in range(1500):
+        draft = data.draft(i)
+        before = plain.household(i)
+        after = data.household(i)
+        # Only the copied member changes; counts, ids, KK and enrolments stay as they were.
+        assert [m["id"] for m in draft.members] == [m["id"] for m in plain.draft(i).members]
+        assert draft.no_kk == plain.draft(i).no_kk
+        assert data.recipients(i) == plain.recipients(i)
+        assert (_errors(Household, after) is None) == (data.bad_kind(i) is None)
+        if draft.copied_slot is None:
+            assert after == before
+            continue
+        slot, source = draft.copied_slot, draft.copied_from
+        assert source is not None and source < i
+        assert slot == len(draft.members) - 1 and slot not in (0, draft.pengurus)
+        pattern = data.pattern(data.kecamatan_of(i))
+        assert pattern.index_at(pattern.position(i) - 1) == source
+        copy = draft.members[slot]
+        origin = plain.draft(source)
+        person = next(m for m in origin.members if m["nik"] == copy["nik"])
+        assert origin.members.index(person) != origin.pengurus
+        for field in ("name", "sex", "birth_date"):
+            assert copy[field] == person[field]
+        assert copy["relationship"] == "lainnya"
+        copies[copy["status"]] += 1
+    assert copies["active"] > 40 and copies["deceased"] > 10
+    # Every count but the life status of the copied people stays as it was.
+    status = "valid_members_by_status"
+    planted, original = data.truth(), plain.truth()
+    assert planted.pop(status) != original.pop(status)
+    assert planted == original

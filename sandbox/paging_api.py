@@ -1,0 +1,191 @@
+"""The exchange contract's read side, shared by every agency: paged, incremental collections.
+
+`GET /<agency>/v1/<collection>?updated_since=&cursor=&limit=&kecamatan=` answers
+`{"data": [...], "next_cursor": ...}` ordered by (updated_at, id); faults are drawn from the
+agency's injector before the page is built. Pages are built from plain dicts and
+`json.dumps`, never through pydantic: the sandbox must serve broken records unvalidated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel
+from starlette.responses import Response
+
+from models.contracts.common import ErrorBody, Page
+from models.wilayah import KodeKecamatan
+from sandbox.auth import bearer_auth
+from sandbox.coordination_data import Pager
+from sandbox.cursor import CursorError, decode_cursor, encode_cursor
+from sandbox.errors import JSON, BadCursor, error_response
+from sandbox.faults import DroppedResponse, Fault, truncated_response
+from sandbox.state import SandboxState
+from sandbox.stats import OUTCOME_KEY
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "ERRORS",
+    "MAX_LIMIT",
+    "Collection",
+    "Cursor",
+    "Kecamatan",
+    "Limit",
+    "UpdatedSince",
+    "fault_before",
+    "rate_limited",
+    "read_router",
+    "serve_page",
+    "server_error",
+]
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 5000
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid cursor (`bad_cursor`)."},
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+    422: {"model": ErrorBody, "description": "Invalid parameter; `fields` lists each one."},
+    429: {
+        "model": ErrorBody,
+        "description": "Rate limited; wait `Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "number"}}
+        },
+    },
+    500: {"model": ErrorBody, "description": "Transient server error; retry."},
+    503: {"model": ErrorBody, "description": "Transient unavailability; retry."},
+}
+
+UpdatedSince = Annotated[
+    AwareDatetime | None,
+    Query(description="Only records with updated_at >= this instant (ISO 8601 with offset)."),
+]
+Cursor = Annotated[
+    str | None, Query(description="Opaque next_cursor of the previous page of the same query.")
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Records per page.")]
+Kecamatan = Annotated[
+    KodeKecamatan | None,
+    Query(description="Only records of this kecamatan (35.xx.yy); absent: whole province."),
+]
+
+
+def _retry_after(seconds: float) -> str:
+    return f"{seconds:g}"
+
+
+def server_error(aux: float) -> Response:
+    """A transient 5xx: 503 for the lower half of the auxiliary draw, else 500."""
+    status = 503 if aux < 0.5 else 500
+    return error_response(status, "unavailable" if status == 503 else "internal_error")
+
+
+def rate_limited(state: SandboxState, agency: str) -> Response:
+    """A 429 with the agency's Retry-After."""
+    seconds = state.injector(agency).config.retry_after_s
+    return error_response(
+        429,
+        "rate_limited",
+        f"too many requests; retry after {seconds:g} s",
+        headers={"Retry-After": _retry_after(seconds)},
+    )
+
+
+def fault_before(state: SandboxState, agency: str, fault: Fault, aux: float) -> Response | None:
+    """The answer of a fault that strikes before any work (5xx, 429), or None."""
+    if fault is Fault.SERVER_ERROR:
+        return server_error(aux)
+    if fault is Fault.RATE_LIMITED:
+        return rate_limited(state, agency)
+    return None
+
+
+async def serve_page(
+    state: SandboxState,
+    request: Request,
+    agency: str,
+    collection: str,
+    pager: Pager,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+    kecamatan: str | None,
+) -> Response:
+    """One page of a collection, with the agency's faults applied."""
+    fault, aux = await state.inject(agency)
+    early = fault_before(state, agency, fault, aux)
+    if early is not None:
+        return early
+    after = None
+    if cursor is not None:
+        try:
+            after = decode_cursor(cursor, collection, kecamatan)
+        except CursorError as exc:
+            raise BadCursor(str(exc)) from None
+    records, nxt = pager(since=updated_since, after=after, kecamatan=kecamatan, limit=limit)
+    next_cursor = None if nxt is None else encode_cursor(collection, kecamatan, nxt)
+    body = json.dumps(
+        {"data": records, "next_cursor": next_cursor}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+    if fault is Fault.DROP:
+        return DroppedResponse(body, aux)
+    if fault is Fault.TRUNCATE:
+        setattr(request.state, OUTCOME_KEY, "truncated")
+        return truncated_response(body, aux)
+    return Response(body, media_type=JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """A read collection of an agency: its path name, record model (for the docs), pager."""
+
+    name: str
+    model: type[BaseModel]
+    pager: Pager
+    summary: str
+    kecamatan_means: str
+
+
+def _add_route(router: APIRouter, state: SandboxState, agency: str, c: Collection) -> None:
+    async def read(
+        request: Request,
+        updated_since: UpdatedSince = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        kecamatan: Kecamatan = None,
+    ) -> Response:
+        return await serve_page(
+            state, request, agency, c.name, c.pager, updated_since, cursor, limit, kecamatan
+        )
+
+    page_model: Any = Page[c.model]  # type: ignore[name-defined]
+    router.add_api_route(
+        f"/v1/{c.name}",
+        read,
+        methods=["GET"],
+        summary=c.summary[:1].upper() + c.summary[1:],
+        description=(
+            f"Page through {c.summary}, current versions only, ordered by (updated_at, id). "
+            f"The `kecamatan` filter selects {c.kecamatan_means}."
+        ),
+        name=f"{agency}_{c.name.replace('-', '_')}",
+        responses={200: {"model": page_model, "description": f"One page of {c.summary}."}},
+    )
+
+
+def read_router(state: SandboxState, agency: str, collections: Sequence[Collection]) -> APIRouter:
+    """An agency's read routes (mount under /<agency>), guarded by the agency's token."""
+    router = APIRouter(
+        tags=[agency],
+        dependencies=[Depends(bearer_auth(agency, lambda: state.token(agency)))],
+        responses=ERRORS,
+    )
+    for collection in collections:
+        _add_route(router, state, agency, collection)
+    return router

@@ -1,0 +1,156 @@
+"""Paging of the coordination collections in (updated_at, id) order, with seekable positions.
+
+Two shapes of collection:
+- Household sources (pkh reports, BLT-DD lists, e-RDKK lines) derive their records from
+  registry households. A household's records share one timestamp that increases with its
+  index inside its creation epoch, so the registry's `Position(segment, index, slot)` orders
+  them (slot = rank of the record id within the household) and a page seeks straight to its
+  start: nothing is materialised.
+- Keyed lists (statistics requests and submissions, office decisions) are small, bounded by
+  the region list or by what the inbox received. Each entry carries a `Position(ms, a, b)`
+  whose order equals (updated_at, id) order; a page bisects the sorted list.
+"""
+
+from __future__ import annotations
+
+import bisect
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.households import Households
+from sandbox.registry_data import Position
+
+__all__ = [
+    "HouseholdSource",
+    "KeyedEntry",
+    "SourceRecord",
+    "epoch_ms",
+    "page_entries",
+    "since_ms",
+]
+
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One served record, how it is broken (None if valid) and what was planted with it."""
+
+    record: dict[str, Any]
+    bad: str | None = None
+    plant: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The record's id."""
+        return str(self.record["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedEntry:
+    """A record of a keyed list and its serving position."""
+
+    position: Position
+    item: SourceRecord
+
+
+def epoch_ms(when: datetime) -> int:
+    """Milliseconds since 1970-01-01 UTC, rounded up (so a bound stays inclusive)."""
+    micros = (when - _UNIX) // _US
+    return -((-micros) // 1000)
+
+
+def since_ms(since: datetime | None) -> Position:
+    """The first keyed position at or after an inclusive `updated_since`."""
+    return Position(0 if since is None else max(0, epoch_ms(since)), 0, 0)
+
+
+def page_entries(
+    entries: Sequence[KeyedEntry],
+    since: datetime | None,
+    after: Position | None,
+    limit: int,
+) -> tuple[list[dict[str, Any]], Position | None]:
+    """One page of a keyed list sorted by position, and the next page's position."""
+    start = since_ms(since)
+    if after is not None and after > start:
+        start = after
+    first = bisect.bisect_left(entries, start, key=lambda e: e.position)
+    chunk = entries[first : first + limit + 1]
+    records = [e.item.record for e in chunk[:limit]]
+    nxt = chunk[limit].position if len(chunk) > limit else None
+    return records, nxt
+
+
+class HouseholdSource(ABC):
+    """A collection whose records derive from registry households, served without storage."""
+
+    collection: str
+
+    def __init__(self, households: Households) -> None:
+        self.households = households
+
+    @abstractmethod
+    def records(self, index: int) -> list[SourceRecord]:
+        """The household's records in id order (possibly broken; often none)."""
+
+    def seek(self, since: datetime | None) -> Position:
+        """The first position whose records' updated_at is >= since."""
+        if since is None:
+            return Position(0, 0, 0)
+        tl = self.households.timeline
+        at = tl.to_ms(since)
+        segment = tl.segment_of_ms(at)
+        return Position(segment, tl.first_index_at_or_after(segment, at), 0)
+
+    def scan(
+        self, start: Position, kecamatan: str | None = None, epoch: int | None = None
+    ) -> Iterator[tuple[Position, SourceRecord]]:
+        """Records at or after `start`, in (updated_at, id) order."""
+        households = self.households
+        e = households.epoch if epoch is None else epoch
+        tl = households.timeline
+        pattern = None if kecamatan is None else households.registry.pattern(kecamatan)
+        for segment in range(start.segment, e + 1):
+            # Records are issued once, with their household: a segment holds only the
+            # households created in it.
+            low = 0 if segment == 0 else tl.households_at(segment - 1)
+            high = tl.households_at(segment)
+            if segment == start.segment:
+                low = max(low, start.index)
+            candidates = range(low, high) if pattern is None else pattern.indices(low, high)
+            for index in candidates:
+                for slot, item in enumerate(self.records(index)):
+                    pos = Position(segment, index, slot)
+                    if pos >= start:
+                        yield pos, item
+
+    def page(
+        self,
+        *,
+        since: datetime | None = None,
+        after: Position | None = None,
+        kecamatan: str | None = None,
+        limit: int = 500,
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """One page of wire records and the position of the next one (None on the last page)."""
+        start = self.seek(since)
+        if after is not None and after > start:
+            start = after
+        out: list[dict[str, Any]] = []
+        for pos, item in self.scan(start, kecamatan):
+            if len(out) == limit:
+                return out, pos
+            out.append(item.record)
+        return out, None
+
+    def all_records(
+        self, kecamatan: str | None = None, epoch: int | None = None
+    ) -> Iterator[SourceRecord]:
+        """Every record served now (of a kecamatan), in serving order."""
+        for _, item in self.scan(Position(0, 0, 0), kecamatan, epoch):
+            yield item

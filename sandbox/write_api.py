@@ -1,0 +1,145 @@
+"""The exchange contract's write side: POST with `Idempotency-Key`, shared by every agency.
+
+Order of work: the agency's fault is drawn first; a 5xx (half of them) or a 429 answers
+before anything happens. Then the key is required (400), the body validated (422 with
+field errors), and the write recorded: 201 with the result for a new key, 200 with the
+same result for a replay, 409 for the key with another body. The other faults strike after
+the write is recorded (the other half of the 5xx, a dropped connection, a truncated body):
+the hard case, where only a retry with the same key tells the hub what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response
+
+from models.contracts.common import ErrorBody
+from sandbox.errors import JSON, error_response
+from sandbox.faults import DroppedResponse, Fault, truncated_response
+from sandbox.idempotency import Accepted, Conflict, IdempotencyLog
+from sandbox.paging_api import ERRORS, rate_limited, server_error
+from sandbox.state import SandboxState
+from sandbox.stats import OUTCOME_KEY
+
+__all__ = ["IDEMPOTENCY_KEY", "WRITE_ERRORS", "body_schema", "serve_write"]
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+M = TypeVar("M", bound=BaseModel)
+
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in ERRORS.items() if k != 400},
+    400: {"model": ErrorBody, "description": "Missing or malformed `Idempotency-Key`."},
+    409: {"model": ErrorBody, "description": "The key was first used with another body."},
+    422: {"model": ErrorBody, "description": "Invalid body; `fields` lists each error."},
+}
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a write route, with nested models inlined."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _inline(schema, defs)}},
+    }
+
+
+def _fields(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": ["body", *(p if isinstance(p, int) else str(p) for p in e["loc"])],
+            "msg": str(e["msg"]),
+            "type": str(e["type"]),
+        }
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+async def serve_write(
+    state: SandboxState,
+    request: Request,
+    agency: str,
+    model: type[M],
+    submit: Callable[[str, M], Accepted | Conflict],
+    log: IdempotencyLog,
+) -> Response:
+    """Validate and record one idempotent write, with the agency's faults applied."""
+    fault, aux = await state.inject(agency)
+    # Half of the server errors strike before the write, half after it is recorded.
+    after_commit = fault in (Fault.DROP, Fault.TRUNCATE) or (
+        fault is Fault.SERVER_ERROR and aux >= 0.5
+    )
+    if fault is Fault.SERVER_ERROR and not after_commit:
+        return server_error(aux * 2.0)
+    if fault is Fault.RATE_LIMITED:
+        return rate_limited(state, agency)
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is None or not _KEY.fullmatch(key):
+        return error_response(
+            400,
+            "idempotency_key_required" if key is None else "bad_idempotency_key",
+            f"an '{IDEMPOTENCY_KEY}' header of 1-255 visible ASCII characters is required",
+        )
+    raw = await request.body()
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return error_response(
+            422,
+            "validation_error",
+            "the body is not JSON",
+            fields=[{"loc": ["body"], "msg": "invalid JSON", "type": "json_invalid"}],
+        )
+    try:
+        body = model.model_validate(parsed)
+    except ValidationError as exc:
+        return error_response(
+            422, "validation_error", "the body has invalid fields", fields=_fields(exc)
+        )
+    outcome = submit(key, body)
+    if isinstance(outcome, Conflict):
+        answer: Response = error_response(
+            409,
+            "idempotency_conflict",
+            f"this {IDEMPOTENCY_KEY} was first used with another body",
+        )
+    else:
+        status = 201 if outcome.created else 200
+        content = json.dumps(outcome.entry.result, separators=(",", ":")).encode()
+        answer = Response(content, status_code=status, media_type=JSON)
+        if not after_commit:
+            return answer
+        if fault is Fault.SERVER_ERROR:
+            log.mark_faulted(key)
+            return server_error((aux - 0.5) * 2.0)
+        if fault is Fault.DROP:
+            log.mark_faulted(key)
+            dropped = DroppedResponse(content, aux)
+            dropped.status_code = status
+            return dropped
+        if fault is Fault.TRUNCATE:
+            log.mark_faulted(key)
+            setattr(request.state, OUTCOME_KEY, "truncated")
+            cut = truncated_response(content, aux)
+            cut.status_code = status
+            return cut
+    return answer
