@@ -1,0 +1,161 @@
+"""The `dispatch-handoffs` flow: deliver, pull decisions, escalate overdue, send proposals."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import PrefectFuture, wait
+from prefect.runtime import flow_run
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from models.workdays import JAKARTA
+from tasks.handoffs import (
+    Outbox,
+    apply_data_submissions,
+    apply_office_decisions,
+    deliver_handoffs,
+    escalate_overdue_handoffs,
+    fan_out_requests,
+    plan_outbox_batches,
+    queue_handoff_deliveries,
+    reconcile_offices,
+    send_update_proposals,
+)
+from tasks.registry_sync import prepare_store
+from tasks.source_sync import ALL, sync_source_partition
+
+__all__ = ["DispatchIncomplete", "dispatch_handoffs", "pull_office_decisions", "summarise"]
+
+# Batches delivered at once; each posts a few requests at a time itself.
+_PARALLEL_BATCHES = 2
+
+
+class DispatchIncomplete(RuntimeError):
+    """Some batches or the decisions read failed; the rest was dispatched and counted."""
+
+
+def _run_name() -> str:
+    as_of = flow_run.parameters.get("as_of")
+    return f"dispatch-handoffs · {as_of}" if as_of else "dispatch-handoffs"
+
+
+def pull_office_decisions() -> str | None:
+    """Sync the offices' decisions from the inbox; the error text when the read failed."""
+    state = sync_source_partition("kecamatan", ["decisions"], ALL, [], return_state=True)
+    if state.is_completed():
+        return None
+    # The state message is the sanitised error text (no tokens, no payloads).
+    return (state.message or state.name or "failed")[:300]
+
+
+def _drain(outbox: Outbox, as_of: datetime | None, run: Counter[str], failed: list[str]) -> None:
+    """Send every pending row of an outbox, one task per batch, and add up the counts."""
+    task = deliver_handoffs if outbox == "deliveries" else send_update_proposals
+    prefix = "delivery" if outbox == "deliveries" else "proposal"
+    batches = plan_outbox_batches(outbox)
+    if not batches:
+        return
+    pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
+    with pool as runner:
+        futures: list[PrefectFuture[Any]] = [
+            runner.submit(task, {"keys": keys, "as_of": as_of}) for keys in batches
+        ]
+        wait(futures)
+    for future in futures:
+        state = future.state
+        if state.is_completed():
+            counts = future.result()
+            run[f"{prefix}_sent"] += counts["sent"]
+            run[f"{prefix}_failed"] += counts["failed"]
+            run[f"{prefix}_retry"] += counts["retry"]
+            if outbox == "deliveries":
+                run["handoffs_delivered"] += counts["delivered"]
+        else:
+            failed.append(f"{outbox} batch: {(state.message or state.name or 'failed')[:200]}")
+
+
+def summarise(run: Counter[str], offices: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run counters and totals over the offices' reconciliation (counts only)."""
+    totals: Counter[str] = Counter()
+    for row in offices:
+        totals.update({k: v for k, v in row.items() if isinstance(v, int)})
+    return {"run": dict(sorted(run.items())), "totals": dict(totals), "offices": len(offices)}
+
+
+def _markdown(summary: dict[str, Any], offices: list[dict[str, Any]], failed: list[str]) -> str:
+    lines = ["# Handoff dispatch", "", "## This run", "", "| counter | count |", "|---|---:|"]
+    lines += [f"| {name} | {n:,} |" for name, n in summary["run"].items()]
+    totals = summary["totals"]
+    lines += [
+        "",
+        f"## All offices ({summary['offices']:,})",
+        "",
+        "| sent | accepted | rejected | pending |",
+        "|---:|---:|---:|---:|",
+        f"| {totals.get('sent', 0):,} | {totals.get('accepted', 0):,} | "
+        f"{totals.get('rejected', 0):,} | {totals.get('pending', 0):,} |",
+    ]
+    backlog = sorted(offices, key=lambda o: (-o["pending"], o["office"]))[:10]
+    if backlog and backlog[0]["pending"]:
+        lines += ["", "## Largest backlogs", "", "| office | pending |", "|---|---:|"]
+        lines += [f"| {o['office']} | {o['pending']:,} |" for o in backlog if o["pending"]]
+    if failed:
+        lines += ["", "## Failed steps", ""] + [f"- {why}" for why in failed]
+    return "\n".join(lines)
+
+
+@flow(
+    name="dispatch-handoffs",
+    flow_run_name=_run_name,
+    log_prints=False,
+)
+def dispatch_handoffs(as_of: datetime | None = None) -> dict[str, Any]:
+    """Deliver pending handoffs, apply decisions, escalate overdue ones, send proposals."""
+    logger = get_run_logger()
+    if as_of is not None and as_of.tzinfo is None:
+        # Deadlines are counted in Jawa Timur's time: a bare date-time is read as WIB.
+        as_of = as_of.replace(tzinfo=ZoneInfo(JAKARTA))
+    prepare_store()
+    run: Counter[str] = Counter()
+    failed: list[str] = []
+    run["data_request_handoffs"] = fan_out_requests(as_of)
+    run["queued"] += queue_handoff_deliveries(as_of)
+    _drain("deliveries", as_of, run, failed)
+    problem = pull_office_decisions()
+    if problem:
+        # Decisions already synced are still applied; the next run reads the rest.
+        failed.append(f"decisions read: {problem}")
+    decisions = apply_office_decisions(as_of)
+    run.update({f"decisions_{k}": v for k, v in decisions.items()})
+    run["data_requests_answered"] = apply_data_submissions(as_of)
+    run["escalated"] = escalate_overdue_handoffs(as_of)
+    # Escalations and handoffs returned to the PKH desk go out in the same run.
+    run["queued"] += queue_handoff_deliveries(as_of)
+    _drain("deliveries", as_of, run, failed)
+    _drain("proposals", as_of, run, failed)
+    offices = reconcile_offices()
+    summary = summarise(run, offices)
+    create_table_artifact(
+        key="handoff-dispatch-run",
+        table=[{"counter": name, "count": n} for name, n in summary["run"].items()],
+        description="This dispatch run: delivered, failed, decisions applied, escalated, ...",
+    )
+    create_table_artifact(
+        key="handoff-dispatch-offices",
+        table=offices,
+        description="Per office: deliveries sent, handoffs accepted, rejected, pending",
+    )
+    create_markdown_artifact(
+        key="handoff-dispatch-report",
+        markdown=_markdown(summary, offices, failed),
+        description="Handoff dispatch: this run's counters and the offices' totals",
+    )
+    logger.info("dispatch: %s", summary["run"])
+    if failed:
+        raise DispatchIncomplete(f"{len(failed)} steps failed: {'; '.join(failed)[:500]}")
+    return summary

@@ -1,0 +1,274 @@
+"""Prefect tasks of handoff dispatch: outbox batches, decisions, escalation, reconciliation.
+
+Deliveries and update proposals leave through outboxes. A batch is read from the store,
+posted under each row's idempotency key (in a thread pool), and the receipts are recorded
+in one transaction. A crash between a POST and its record leaves the row pending; the next
+run posts it again under the same key and the agency answers with the first receipt, so the
+receiving office sees it once. Tasks pass keys and counts, never handoff contents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from integrations import handoff_outbox as outbox
+from integrations import handoff_store as store
+from integrations.agency import AgencyClient
+from integrations.db import get_engine, write_lock
+from integrations.errors import AgencyError, Conflict, Unprocessable
+from integrations.handoff_outbox import OutboxItem, SendResult
+from models.contracts.kecamatan import HANDOFFS, DeliveryReceipt
+from models.contracts.registry import UPDATE_PROPOSALS, ProposalReceipt
+
+__all__ = [
+    "BATCH_SIZE",
+    "Outbox",
+    "Poster",
+    "apply_data_submissions",
+    "apply_office_decisions",
+    "deliver_batch",
+    "deliver_handoffs",
+    "escalate_overdue_handoffs",
+    "fan_out_requests",
+    "outbox_batches",
+    "plan_outbox_batches",
+    "post_items",
+    "queue_handoff_deliveries",
+    "reconcile_offices",
+    "send_proposal_batch",
+    "send_update_proposals",
+]
+
+BATCH_SIZE = 200
+"""Outbox rows per task: one task per batch, never one per handoff."""
+POST_WORKERS = 8
+"""Concurrent POSTs within a batch (the client's transport bounds them too)."""
+
+Outbox = Literal["deliveries", "proposals"]
+"""The hub's two outboxes: handoff deliveries and registry update proposals."""
+
+
+class Poster(Protocol):
+    """What the outboxes need of an agency client: an idempotent POST."""
+
+    def post_idempotent(self, collection: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """POST body under key; return the receipt or raise an AgencyError."""
+        ...
+
+
+def _now(as_of: datetime | None) -> datetime:
+    return as_of if as_of is not None else datetime.now(UTC)
+
+
+def _delivery_receipt(item: OutboxItem, answer: Mapping[str, Any]) -> str:
+    receipt = DeliveryReceipt.model_validate(answer)
+    body = item.body or {}
+    if (receipt.handoff_id, receipt.office) != (body.get("handoff_id"), body.get("office")):
+        raise ValueError("the receipt names another handoff or office")
+    return receipt.receipt_id
+
+
+def _proposal_receipt(item: OutboxItem, answer: Mapping[str, Any]) -> str:
+    receipt = ProposalReceipt.model_validate(answer)
+    if receipt.proposal_id != item.key:
+        raise ValueError("the receipt names another proposal")
+    return receipt.receipt_id
+
+
+def _send_one(
+    client: Poster,
+    collection: str,
+    item: OutboxItem,
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str],
+) -> SendResult:
+    if item.body is None:
+        return SendResult(item.key, error=item.problem, permanent=True)
+    try:
+        answer = client.post_idempotent(collection, item.body, item.key)
+    except (Conflict, Unprocessable) as exc:
+        # The same request would fail again: keep the row, out of the queue, for an operator.
+        return SendResult(item.key, error=str(exc), permanent=True)
+    except AgencyError as exc:
+        # Retried by the transport already; the next run tries again under the same key.
+        return SendResult(item.key, error=str(exc))
+    except Exception as exc:  # one bad row must not stop the batch; the type names it
+        return SendResult(item.key, error=f"{collection} POST failed: {type(exc).__name__}")
+    try:
+        return SendResult(item.key, receipt_id=receipt_of(item, answer))
+    except (ValidationError, ValueError) as exc:
+        # Sent, but the answer is no usable receipt: the replay under the key will tell.
+        kind = "invalid receipt" if isinstance(exc, ValidationError) else str(exc)
+        return SendResult(item.key, error=f"{collection} POST answered with {kind}")
+
+
+def post_items(
+    client: Poster,
+    collection: str,
+    items: Sequence[OutboxItem],
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str],
+    *,
+    workers: int = POST_WORKERS,
+) -> list[SendResult]:
+    """POST every item under its key, a few at a time; failures become results, not errors."""
+    if not items:
+        return []
+    if workers <= 1 or len(items) == 1:
+        return [_send_one(client, collection, i, receipt_of) for i in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(lambda i: _send_one(client, collection, i, receipt_of), items))
+
+
+def deliver_batch(
+    engine: Engine,
+    client: Poster,
+    keys: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    workers: int = POST_WORKERS,
+) -> dict[str, int]:
+    """Deliver one batch of pending deliveries to the office inbox and record the receipts."""
+    with engine.connect() as conn:
+        items = outbox.load_deliveries(conn, keys)
+    results = post_items(client, HANDOFFS, items, _delivery_receipt, workers=workers)
+    with write_lock(engine), engine.begin() as conn:
+        return outbox.record_deliveries(conn, results, _now(as_of))
+
+
+def send_proposal_batch(
+    engine: Engine,
+    client: Poster,
+    ids: Sequence[str],
+    *,
+    as_of: datetime | None = None,
+    workers: int = POST_WORKERS,
+) -> dict[str, int]:
+    """Send one batch of update proposals to the registry and record the receipts."""
+    with engine.connect() as conn:
+        items = outbox.load_proposals(conn, ids)
+    results = post_items(client, UPDATE_PROPOSALS, items, _proposal_receipt, workers=workers)
+    with write_lock(engine), engine.begin() as conn:
+        return outbox.record_proposals(conn, results, _now(as_of))
+
+
+def outbox_batches(engine: Engine, which: Outbox, batch_size: int = BATCH_SIZE) -> list[list[str]]:
+    """Keys of the pending rows of an outbox, in batches of batch_size."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    with engine.connect() as conn:
+        if which == "deliveries":
+            keys = outbox.pending_deliveries(conn)
+        else:
+            keys = outbox.pending_proposals(conn)
+    return [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
+
+
+# --- Prefect tasks ---------------------------------------------------------------------------
+
+
+@task(name="queue-handoff-deliveries", cache_policy=NO_CACHE)
+def queue_handoff_deliveries(as_of: datetime | None = None) -> int:
+    """Queue a pending delivery for every handoff not yet sent to its current office."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        queued = outbox.queue_deliveries(conn, _now(as_of))
+    get_run_logger().info("%d deliveries queued", queued)
+    return queued
+
+
+@task(name="plan-outbox-batches", cache_policy=NO_CACHE)
+def plan_outbox_batches(which: Outbox, batch_size: int = BATCH_SIZE) -> list[list[str]]:
+    """Split an outbox's pending keys into batches, one delivery task each."""
+    return outbox_batches(get_engine(), which, batch_size)
+
+
+@task(
+    name="deliver-handoffs",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NO_CACHE,
+)
+def deliver_handoffs(keys: list[str], as_of: datetime | None = None) -> dict[str, int]:
+    """Deliver one batch of handoffs to the office inbox; returns counts."""
+    with AgencyClient.for_agency("kecamatan") as client:
+        counts = deliver_batch(get_engine(), client, keys, as_of=as_of)
+    get_run_logger().info(
+        "%d sent, %d failed for good, %d to retry",
+        counts["sent"],
+        counts["failed"],
+        counts["retry"],
+    )
+    return counts
+
+
+@task(
+    name="send-update-proposals",
+    retries=1,
+    retry_delay_seconds=5,
+    cache_policy=NO_CACHE,
+)
+def send_update_proposals(ids: list[str], as_of: datetime | None = None) -> dict[str, int]:
+    """Send one batch of verified household updates to the registry; returns counts."""
+    with AgencyClient.for_agency("registry") as client:
+        counts = send_proposal_batch(get_engine(), client, ids, as_of=as_of)
+    get_run_logger().info(
+        "%d proposals sent, %d failed for good, %d to retry",
+        counts["sent"],
+        counts["failed"],
+        counts["retry"],
+    )
+    return counts
+
+
+@task(name="apply-office-decisions", cache_policy=NO_CACHE)
+def apply_office_decisions(as_of: datetime | None = None) -> dict[str, int]:
+    """Apply the office decisions synced from the inbox, in the order they were made."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        counts = store.apply_decisions(conn, _now(as_of))
+    get_run_logger().info("decisions: %s", counts.as_dict())
+    return counts.as_dict()
+
+
+@task(name="fan-out-data-requests", cache_policy=NO_CACHE)
+def fan_out_requests(as_of: datetime | None = None) -> int:
+    """Turn each KSK data request into one handoff per desa asked."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        made = store.fan_out_data_requests(conn, _now(as_of))
+    get_run_logger().info("%d data-request handoffs created", made)
+    return made
+
+
+@task(name="apply-data-submissions", cache_policy=NO_CACHE)
+def apply_data_submissions(as_of: datetime | None = None) -> int:
+    """Resolve the data-request handoffs whose desa has submitted."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        resolved = store.apply_submissions(conn, _now(as_of))
+    get_run_logger().info("%d data requests answered", resolved)
+    return resolved
+
+
+@task(name="escalate-overdue-handoffs", cache_policy=NO_CACHE)
+def escalate_overdue_handoffs(as_of: datetime | None = None) -> int:
+    """Escalate overdue kecamatan and desa handoffs to their kabupaten/kota."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        escalated = store.escalate_overdue(conn, _now(as_of))
+    get_run_logger().info("%d handoffs escalated", escalated)
+    return escalated
+
+
+@task(name="reconcile-offices", cache_policy=NO_CACHE)
+def reconcile_offices() -> list[dict[str, Any]]:
+    """Per office: deliveries sent, handoffs accepted, rejected and pending (counts only)."""
+    with get_engine().connect() as conn:
+        return [o.as_dict() for o in store.reconciliation(conn)]
