@@ -250,3 +250,25 @@ def upsert_all(
         _sqlite_executemany(conn, stmt, list(rows))
     else:
         conn.execute(stmt, list(rows))
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_new_stmt(conn_dialect: str, table: Table, key: tuple[str, ...]) -> Any:
+    stmt = _insert(conn_dialect, table).on_conflict_do_nothing(index_elements=list(key))
+    if conn_dialect == "postgresql":
+        # As in upsert_newer: the returned keys count the inserts of a batch.
+        stmt = stmt.returning(*(table.c[k] for k in key))
+    return stmt
+
+
+def insert_new(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: Iterable[str]
+) -> int:
+    """Insert the rows whose key is not stored yet; stored rows stay untouched. Returns inserts."""
+    if not rows:
+        return 0
+    # A key repeated within the batch is inserted once: its first row wins, as row by row.
+    stmt = _insert_new_stmt(conn.dialect.name, table, tuple(key))
+    if conn.dialect.name == "sqlite":
+        return _sqlite_executemany(conn, stmt, list(rows))
+    return len(conn.execute(stmt, list(rows)).all())

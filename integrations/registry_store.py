@@ -25,6 +25,18 @@ MEMBER = Member.__table__  # type: ignore[attr-defined]
 ENROLMENT = Enrolment.__table__  # type: ignore[attr-defined]
 
 
+def write_rows(conn: Connection, collection: str, page: PreparedPage) -> tuple[int, int]:
+    """Upsert a page's valid rows (newer wins); returns (records written, members written)."""
+    if collection != HOUSEHOLDS:
+        return upsert_newer(conn, ENROLMENT, page.rows), 0
+    written = upsert_newer(conn, HOUSEHOLD, page.rows)
+    # Members carry their household's version, so the same "newer wins" rule gates them;
+    # members who left a household are older than it afterwards and are removed.
+    members = upsert_newer(conn, MEMBER, page.children)
+    delete_stale_children(conn, MEMBER, HOUSEHOLD, [row["id"] for row in page.rows], "household_id")
+    return written, members
+
+
 def write_page(
     conn: Connection,
     collection: str,
@@ -35,17 +47,7 @@ def write_page(
     now: datetime,
 ) -> PageCounts:
     """Upsert a page's rows, quarantine its rejects and advance its cursor: one transaction."""
-    members = 0
-    if collection == HOUSEHOLDS:
-        written = upsert_newer(conn, HOUSEHOLD, page.rows)
-        # Members carry their household's version, so the same "newer wins" rule gates them;
-        # members who left a household are older than it afterwards and are removed.
-        members = upsert_newer(conn, MEMBER, page.children)
-        delete_stale_children(
-            conn, MEMBER, HOUSEHOLD, [row["id"] for row in page.rows], "household_id"
-        )
-    else:
-        written = upsert_newer(conn, ENROLMENT, page.rows)
+    written, members = write_rows(conn, collection, page)
     quarantine(conn, state.source, state.partition, page.rejected, now=now)
     state.advance(next_cursor, page.high, page.fetched)
     save_cursor(conn, state, now=now)

@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+AGENCIES = ("registry", "pkh", "desa", "pertanian", "kecamatan", "statistik")
+"""Agencies the hub exchanges data with; each has a `<agency>_url` and `<agency>_token`."""
+
 
 class Settings(BaseSettings):
     """Hub configuration with embedded defaults: SQLite store, local sandbox agencies."""
@@ -19,8 +22,19 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default is a SQLite file under data_dir."
     )
 
+    # One base URL and bearer token per agency (DESIGN.md §3); defaults are the local sandbox.
     registry_url: str = "http://127.0.0.1:8765/registry"
     registry_token: SecretStr = SecretStr("sandbox-registry-token")
+    pkh_url: str = "http://127.0.0.1:8765/pkh"
+    pkh_token: SecretStr = SecretStr("sandbox-pkh-token")
+    desa_url: str = "http://127.0.0.1:8765/desa"
+    desa_token: SecretStr = SecretStr("sandbox-desa-token")
+    pertanian_url: str = "http://127.0.0.1:8765/pertanian"
+    pertanian_token: SecretStr = SecretStr("sandbox-pertanian-token")
+    kecamatan_url: str = "http://127.0.0.1:8765/kecamatan"
+    kecamatan_token: SecretStr = SecretStr("sandbox-kecamatan-token")
+    statistik_url: str = "http://127.0.0.1:8765/statistik"
+    statistik_token: SecretStr = SecretStr("sandbox-statistik-token")
 
     # Keyed tokens of NIK / No. KK (HMAC); production sets its own secret.
     pii_key: SecretStr = SecretStr("cettar-development-key-change-me")
@@ -44,6 +58,14 @@ class Settings(BaseSettings):
     commit_records: int = Field(default=5000, ge=1)
 
     prefect_port: int = 4200
+
+    def agency_endpoint(self, agency: str) -> tuple[str, str]:
+        """The base URL and bearer token of an agency; ValueError for an unknown agency."""
+        if agency not in AGENCIES:
+            raise ValueError(f"unknown agency {agency!r}; expected one of {', '.join(AGENCIES)}")
+        url: str = getattr(self, f"{agency}_url")
+        token: SecretStr = getattr(self, f"{agency}_token")
+        return url, token.get_secret_value()
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -1,0 +1,37 @@
+"""The `collect-facilitator-reports` flow: PKH facilitators' reports, per kabupaten/kota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.sync_registry import WHOLE_PROVINCE, SyncScope
+from flows.sync_sources import publish, run_source_partitions, summarise_sources
+from tasks.registry_sync import prepare_store
+
+AGENCY = "pkh"
+
+
+def _run_name() -> str:
+    scope = flow_run.parameters.get("scope") or {}
+    if isinstance(scope, dict):
+        scope = SyncScope.model_validate(scope)
+    return f"collect-facilitator-reports · {scope.label()}"
+
+
+@flow(name="collect-facilitator-reports", flow_run_name=_run_name, log_prints=False)
+def collect_facilitator_reports(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
+    """Collect PKH facilitator reports (updates, deaths, moves, ...) into the store."""
+    logger = get_run_logger()
+    prepare_store()
+    logger.info("collecting facilitator reports for %s", scope.label())
+    results, failed = run_source_partitions([AGENCY], scope)
+    return publish(
+        summarise_sources(results, failed),
+        key="facilitator-reports",
+        title="Facilitator reports",
+        label=scope.label(),
+        total_jobs=len(results) + len(failed),
+    )
