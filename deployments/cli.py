@@ -1,14 +1,18 @@
-"""The `cettar` command line: demo, sandbox, store, sync and the Prefect server."""
+"""The `cettar` command line: demo, sandbox, store, syncs, coordination jobs, operators' tools."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from deployments.cli_handoffs import handoffs_app
+from deployments.cli_quarantine import quarantine_app
 from integrations.settings import get_settings
 
 # Offline machines: Prefect must not try to phone home (set before Prefect is imported).
@@ -21,10 +25,22 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
 sync_app = typer.Typer(help="Run sync flows now.", no_args_is_help=True)
+run_app = typer.Typer(help="Run coordination flows now (ad-hoc jobs).", no_args_is_help=True)
 server_app = typer.Typer(help="The local Prefect server.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sync_app, name="sync")
+app.add_typer(run_app, name="run")
+app.add_typer(handoffs_app, name="handoffs")
+app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(server_app, name="server")
+
+KabupatenOpt = Annotated[list[str] | None, typer.Option(help="Kabupaten/kota code, repeatable.")]
+KecamatanOpt = Annotated[list[str] | None, typer.Option(help="Kecamatan code, repeatable.")]
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option(help="Act as of this time (ISO, WIB if no zone), e.g. to replay a day."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary line.")]
 console = Console()
 
 
@@ -86,31 +102,16 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"store at {url} is at {revision}; {n:,} regions loaded")
 
 
-@sync_app.command("registry")
-def sync_registry_cmd(
-    kabupaten: Annotated[
-        list[str] | None, typer.Option(help="Kabupaten/kota code, repeatable.")
-    ] = None,
-    kecamatan: Annotated[list[str] | None, typer.Option(help="Kecamatan code, repeatable.")] = None,
-    full: Annotated[bool, typer.Option(help="Ignore watermarks and re-read everything.")] = False,
-    page_limit: Annotated[int | None, typer.Option(help="Records per page.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary line.")] = False,
+def _run_flow(
+    start: Callable[[], Any], as_json: bool, totals: Callable[[dict[str, Any]], Any]
 ) -> None:
-    """Sync the registry now (whole province unless kabupaten/kecamatan are given)."""
+    """Run a flow against the configured (or a started local) Prefect API and report it."""
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
     from deployments.run_audit import run_summary
 
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
-        from flows.sync_registry import SyncScope, sync_registry
-
-        scope = SyncScope(
-            kabupaten=kabupaten or [],
-            kecamatan=kecamatan or [],
-            full_resync=full,
-            page_limit=page_limit,
-        )
-        state = sync_registry(scope=scope, return_state=True)
+        state = start()
     summary = run_summary(state)
     url = server.flow_run_url(state.state_details.flow_run_id)
     if as_json:
@@ -118,8 +119,129 @@ def sync_registry_cmd(
             json.dumps({"state": state.name, "summary": summary, "flow_run_url": url}, default=str)
         )
     else:
-        console.print(f"{state.name}: {json.dumps(summary.get('totals', {}))}\n{url}")
+        console.print(f"{state.name}: {json.dumps(totals(summary), default=str)}\n{url}")
     raise typer.Exit(0 if state.is_completed() else 1)
+
+
+def _scope(kabupaten: list[str] | None, kecamatan: list[str] | None, **extra: Any) -> Any:
+    from flows.sync_registry import SyncScope
+
+    return SyncScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [], **extra)
+
+
+@sync_app.command("registry")
+def sync_registry_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    full: Annotated[bool, typer.Option(help="Ignore watermarks and re-read everything.")] = False,
+    page_limit: Annotated[int | None, typer.Option(help="Records per page.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync the registry now (whole province unless kabupaten/kecamatan are given)."""
+    from flows.sync_registry import sync_registry
+
+    scope = _scope(kabupaten, kecamatan, full_resync=full, page_limit=page_limit)
+    _run_flow(
+        lambda: sync_registry(scope=scope, return_state=True),
+        as_json,
+        lambda s: s.get("totals", {}),
+    )
+
+
+@sync_app.command("reports")
+def sync_reports_cmd(
+    kabupaten: KabupatenOpt = None, kecamatan: KecamatanOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Collect PKH facilitator reports now."""
+    from flows.collect_reports import collect_facilitator_reports
+
+    scope = _scope(kabupaten, kecamatan)
+    _run_flow(
+        lambda: collect_facilitator_reports(scope=scope, return_state=True),
+        as_json,
+        lambda s: s.get("totals", s),
+    )
+
+
+@sync_app.command("sources")
+def sync_sources_cmd(
+    agency: Annotated[
+        list[str] | None,
+        typer.Option(help="desa, pertanian, statistik or kecamatan; repeatable (default: all)."),
+    ] = None,
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync the other agencies' sources now (BLT-DD lists, e-RDKK, KSK requests, decisions)."""
+    from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
+
+    scope = _scope(kabupaten, kecamatan)
+    agencies = list(agency) if agency else list(DEFAULT_AGENCIES)
+    _run_flow(
+        lambda: sync_sources_flow(scope=scope, agencies=agencies, return_state=True),
+        as_json,
+        lambda s: s.get("totals", s),
+    )
+
+
+@run_app.command("daily")
+def run_daily_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    as_of: AsOfOpt = None,
+    period: Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the whole daily coordination now: syncs, checks, dispatch, scorecard."""
+    from flows.daily_coordination import daily_coordination
+
+    scope = _scope(kabupaten, kecamatan)
+    _run_flow(
+        lambda: daily_coordination(scope=scope, as_of=as_of, period=period, return_state=True),
+        as_json,
+        lambda s: {step: ("failed" if "failed" in (r or {}) else "ok") for step, r in s.items()},
+    )
+
+
+@run_app.command("checks")
+def run_checks_cmd(
+    as_of: AsOfOpt = None,
+    period: Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the cross-programme checks now and open handoffs for what they find."""
+    from flows.check_overlaps import check_programme_overlaps
+
+    _run_flow(
+        lambda: check_programme_overlaps(period=period, as_of=as_of, return_state=True),
+        as_json,
+        lambda s: s.get("totals", s),
+    )
+
+
+@run_app.command("dispatch")
+def run_dispatch_cmd(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Deliver pending handoffs, apply office decisions, escalate overdue ones now."""
+    from flows.dispatch_handoffs import dispatch_handoffs
+
+    _run_flow(
+        lambda: dispatch_handoffs(as_of=as_of, return_state=True),
+        as_json,
+        lambda s: s.get("run", s),
+    )
+
+
+@run_app.command("scorecard")
+def run_scorecard_cmd(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Compute and publish the kecamatan scorecard now (artifacts, CSV and XLSX)."""
+    from flows.kecamatan_scorecard import kecamatan_scorecard
+
+    _run_flow(
+        lambda: kecamatan_scorecard(as_of=as_of, return_state=True),
+        as_json,
+        lambda s: {k: v for k, v in s.items() if k != "worst"},
+    )
 
 
 @app.command()

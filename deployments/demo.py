@@ -1,39 +1,103 @@
-"""`cettar demo`: the registry sync end to end on embedded defaults, with a readable summary."""
+"""`cettar demo`: the daily coordination end to end on embedded defaults, with a summary.
+
+A seeded province sample is served by the sandbox agencies on a real port; the hub runs
+`daily-coordination` against a real Prefect server on two simulated working days, so the
+second day sees the offices' answers, the overdue handoffs and their escalation. Every
+figure is then checked against the sandbox's ground truth and read back from the API.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
+from deployments.coordination_truth import check_scores, store_figures
 from deployments.prefect_server import (
     PrefectServer,
     configured_prefect_url,
     ensure_server,
     prefect_api,
 )
-from deployments.run_audit import audit_flow_run, run_summary
-from integrations.settings import get_settings
+from deployments.run_audit import audit_flow_tree, run_summary
+from integrations.settings import AGENCIES, get_settings
+from models.workdays import JAKARTA
+
+# Tuesday morning after the sample's data window closes (2026-11-02): a plain working day.
+DEMO_START = datetime.fromisoformat("2026-11-03T08:00:00+07:00")
+# Eight calendar days on: past the five-working-day deadline of the first day's handoffs.
+SECOND_DAY_AFTER = timedelta(days=8)
+# Fewer KSK requests than the province default keeps the sample's fan-out readable.
+DEMO_REQUEST_SHARE = 0.05
 
 
-def point_settings_at(database_url: str, registry_url: str) -> None:
-    """Point the lazily-built settings and engine at the given store and registry."""
+def point_settings_at(database_url: str, sandbox_url: str) -> None:
+    """Point the lazily-built settings and engine at the given store and sandbox agencies."""
     # The CLI is the composition root: it may set the hub's environment for this process.
     os.environ["CETTAR_DATABASE_URL"] = database_url
-    os.environ["CETTAR_REGISTRY_URL"] = registry_url
+    for agency in AGENCIES:
+        os.environ[f"CETTAR_{agency.upper()}_URL"] = f"{sandbox_url}/{agency}"
     from integrations.db import get_engine
 
     get_settings.cache_clear()
     get_engine.cache_clear()
 
 
+def demo_config(households: int, seed: int) -> Any:
+    """The sandbox configuration of the demo's province sample."""
+    from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
+
+    return SandboxConfig(
+        registry=RegistryDataConfig(seed=seed, households=households),
+        coordination=CoordinationConfig(
+            request_share=DEMO_REQUEST_SHARE, second_request_share=0.0, clock_origin=DEMO_START
+        ),
+    )
+
+
+class _Admin:
+    """The sandbox's admin API: its clock and its inbox counters."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self._client = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+
+    def advance(self, delta: timedelta) -> datetime:
+        resp = self._client.post("/_admin/clock", json={"advance_days": delta.days})
+        resp.raise_for_status()
+        return datetime.fromisoformat(resp.json()["now"])
+
+    def inbox(self) -> dict[str, Any]:
+        resp = self._client.get("/_admin/inbox")
+        resp.raise_for_status()
+        stats: dict[str, Any] = resp.json()
+        return stats
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@contextmanager
+def _status(console: Console, quiet: bool, text: str) -> Iterator[None]:
+    if quiet:
+        yield
+        return
+    with console.status(text):
+        yield
+
+
 def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> int:
-    """Start the sandbox and a Prefect server, sync a province sample, report; exit code."""
-    from sandbox.config import RegistryDataConfig, SandboxConfig
+    """Start the sandbox and a Prefect server, run two coordination days, report; exit code."""
     from sandbox.server import serve_in_thread
 
     settings = get_settings()
@@ -43,71 +107,53 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
     for path in demo_dir.glob("cettar-demo.db*"):
         path.unlink()  # a fresh store each time, so the figures below are this run's alone
 
-    status = console.status("Starting the Prefect server…") if not as_json else None
-    if status:
-        status.start()
-    try:
+    with _status(console, as_json, "Starting the Prefect server…"):
         server: PrefectServer = ensure_server(settings, configured_url=configured_prefect_url())
-    finally:
-        if status:
-            status.stop()
     if not as_json:
         verb = "started" if server.started_here else "using"
         console.print(f"[green]✓[/] Prefect API {verb} at {server.api_url}")
 
-    config = SandboxConfig(registry=RegistryDataConfig(seed=seed, households=households))
+    config = demo_config(households, seed)
+    days: list[dict[str, Any]] = []
     with serve_in_thread(config) as base_url, prefect_api(server.api_url):
-        point_settings_at(f"sqlite:///{store}", f"{base_url}/registry")
+        point_settings_at(f"sqlite:///{store}", base_url)
+        admin = _Admin(base_url, config.admin_token)
         if not as_json:
             console.print(f"[green]✓[/] sandbox agencies on {base_url} ({households:,} households)")
-        from flows.sync_registry import SyncScope, sync_registry
-        from sandbox.truth import registry_truth
+        from flows.daily_coordination import daily_coordination
 
-        started = time.monotonic()
-        state = sync_registry(scope=SyncScope(), return_state=True)
-        seconds = time.monotonic() - started
-        flow_run_id = state.state_details.flow_run_id
-        summary = run_summary(state)
-        truth = registry_truth(config.registry)
-        assert flow_run_id is not None
-        partitions = summary.get("partitions", 38)
-        record = audit_flow_run(flow_run_id, expected_tasks=partitions + 1)
-
-    hh = summary.get("totals", {}).get("households", {})
-    rc = summary.get("totals", {}).get("recipients", {})
-    checks = {
-        "flow_completed": state.is_completed(),
-        "all_households_accounted": hh.get("fetched") == truth["households"],
-        "bad_households_quarantined": hh.get("quarantined") == truth["bad_households"],
-        "all_recipients_accounted": rc.get("fetched") == truth["recipients"],
-        "bad_recipients_quarantined": rc.get("quarantined") == truth["bad_recipients"],
-        "task_runs_recorded": record.task_runs == partitions + 1
-        and record.task_states.get("Completed", 0) == partitions + 1,
-        "no_clear_ids_in_prefect_records": record.clear_id_total == 0,
-    }
-    result = {
-        "ok": all(checks.values()),
-        "seconds": round(seconds, 2),
-        "households": hh,
-        "recipients": rc,
-        "members_upserted": hh.get("members_upserted", 0),
-        "quarantine_reasons": summary.get("quarantine_reasons", {}),
-        "sandbox_truth": truth,
-        "prefect": {
-            "api_url": server.api_url,
-            "flow_run_id": str(flow_run_id),
-            "flow_run_url": server.flow_run_url(flow_run_id),
-            "flow_state": record.flow_state,
-            "task_runs": record.task_runs,
-            "task_states": record.task_states,
-            "log_lines": record.log_lines,
-            "artifacts": record.artifacts,
-            "events": record.events,
-            "clear_ids_found": record.clear_ids,
-        },
-        "checks": checks,
-        "store": str(store),
-    }
+        as_of = DEMO_START
+        try:
+            for day in (1, 2):
+                if day == 2:
+                    as_of = admin.advance(SECOND_DAY_AFTER)
+                label = f"day {day}: daily coordination as of {as_of:%a %d %b %Y %H:%M} WIB"
+                with _status(console, as_json, f"Running {label}…"):
+                    started = time.monotonic()
+                    state = daily_coordination(as_of=as_of, return_state=True)
+                    seconds = time.monotonic() - started
+                flow_run_id = state.state_details.flow_run_id
+                assert flow_run_id is not None
+                days.append(
+                    {
+                        "day": day,
+                        "as_of": as_of.isoformat(),
+                        "seconds": round(seconds, 2),
+                        "state": state.name,
+                        "completed": state.is_completed(),
+                        "flow_run_id": str(flow_run_id),
+                        "flow_run_url": server.flow_run_url(flow_run_id),
+                        "steps": run_summary(state),
+                    }
+                )
+                if not as_json:
+                    mark = "[green]✓" if state.is_completed() else "[red]✗"
+                    console.print(f"{mark}[/] {label}: {state.name} in {seconds:.0f} s")
+            inbox = admin.inbox()
+        finally:
+            admin.close()
+        records = [audit_flow_tree(UUID(d["flow_run_id"])) for d in days]
+        result = _result(config, days, records, inbox, server, store, as_of)
     if as_json:
         print(json.dumps(result, default=str))
     else:
@@ -115,8 +161,83 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
     return 0 if result["ok"] else 1
 
 
+def _result(
+    config: Any,
+    days: list[dict[str, Any]],
+    records: list[Any],
+    inbox: dict[str, Any],
+    server: PrefectServer,
+    store: Any,
+    as_of: datetime,
+) -> dict[str, Any]:
+    from integrations.db import get_engine
+    from sandbox.truth import coordination_truth, registry_truth
+
+    key = get_settings().pii_key.get_secret_value().encode()
+    engine = get_engine()
+    truth = registry_truth(config)
+    coordination = coordination_truth(config)
+    scores = check_scores(engine, coordination, key)
+    figures = store_figures(engine, as_of)
+    first = days[0]["steps"].get("sync-registry", {})
+    hh = first.get("totals", {}).get("households", {})
+    rc = first.get("totals", {}).get("recipients", {})
+    scorecard = days[-1]["steps"].get("kecamatan-scorecard", {})
+    prefect = {
+        "flow_runs": sum(r.flow_runs for r in records),
+        "task_runs": sum(r.task_runs for r in records),
+        "task_states": _merge(r.task_states for r in records),
+        "log_lines": sum(r.log_lines for r in records),
+        "artifacts": sum(r.artifacts for r in records),
+        "events": sum(r.events for r in records),
+        "clear_ids_found": _merge(r.clear_ids for r in records),
+        "not_completed": [name for r in records for name in r.not_completed],
+    }
+    checks = {
+        "both_days_completed": all(d["completed"] for d in days),
+        "all_households_accounted": hh.get("fetched") == truth["households"],
+        "bad_households_quarantined": hh.get("quarantined") == truth["bad_households"],
+        "all_recipients_accounted": rc.get("fetched") == truth["recipients"],
+        "bad_recipients_quarantined": rc.get("quarantined") == truth["bad_recipients"],
+        "every_planted_conflict_found": all(s["recall"] == 1.0 for s in scores.values()),
+        "no_clean_case_flagged": all(s["precision"] == 1.0 for s in scores.values()),
+        "every_office_saw_each_handoff_once": inbox["pairs_seen_more_than_once"] == 0
+        and inbox["pairs"] == figures["deliveries_sent"],
+        "overdue_handoffs_escalated": figures["overdue_not_escalated"] == 0
+        and figures["escalated"] > 0,
+        "audit_chain_intact": figures["audit"]["ok"],
+        "prefect_history_complete": not prefect["not_completed"] and prefect["flow_runs"] == 2 * 7,
+        "no_clear_ids_in_prefect_records": sum(prefect["clear_ids_found"].values()) == 0,
+    }
+    return {
+        "ok": all(checks.values()),
+        "days": [{k: v for k, v in d.items() if k != "steps"} for d in days],
+        "households": hh,
+        "recipients": rc,
+        "sandbox_truth": truth,
+        "checks_precision_recall": scores,
+        "handoffs": figures,
+        "inbox": {k: inbox[k] for k in ("receipts", "posts", "replays", "pairs")}
+        | {"pairs_seen_more_than_once": inbox["pairs_seen_more_than_once"]},
+        "worst_kecamatan": figures["worst"],
+        "scorecard_files": scorecard.get("files", {}),
+        "prefect": {"api_url": server.api_url, **prefect},
+        "checks": checks,
+        "store": str(store),
+        "time_zone": JAKARTA,
+    }
+
+
+def _merge(dicts: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
 def _print_summary(console: Console, result: dict[str, Any], server: PrefectServer) -> None:
-    table = Table(title=f"Registry sync · Jawa Timur sample · {result['seconds']} s")
+    table = Table(title="Registry sync · Jawa Timur sample (day 1)")
     for col in ("collection", "fetched", "upserted", "unchanged", "quarantined"):
         table.add_column(col, justify="left" if col == "collection" else "right")
     for name in ("households", "recipients"):
@@ -125,21 +246,70 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
             name, *(f"{t.get(k, 0):,}" for k in ("fetched", "upserted", "unchanged", "quarantined"))
         )
     console.print(table)
-    console.print(f"members written: {result['members_upserted']:,}")
-    reasons = Table(title="Quarantined by reason")
-    reasons.add_column("reason")
-    reasons.add_column("records", justify="right")
-    for reason, n in sorted(result["quarantine_reasons"].items(), key=lambda kv: -kv[1]):
-        reasons.add_row(reason, f"{n:,}")
-    console.print(reasons)
+
+    checks = Table(title="Cross-programme checks against the planted conflicts")
+    for col in ("check", "planted", "found", "precision", "recall"):
+        checks.add_column(col, justify="left" if col == "check" else "right")
+    for kind, s in result["checks_precision_recall"].items():
+        checks.add_row(
+            kind,
+            f"{s['expected']:,}",
+            f"{s['found']:,}",
+            f"{s['precision']:.2f}",
+            f"{s['recall']:.2f}",
+        )
+    console.print(checks)
+
+    h = result["handoffs"]
+    flow = Table(title="Handoffs after two coordination days")
+    flow.add_column("created")
+    flow.add_column("delivered")
+    flow.add_column("escalated")
+    flow.add_column("resolved")
+    flow.add_column("rejected")
+    flow.add_column("open backlog")
+    flow.add_row(
+        *(
+            f"{h[k]:,}"
+            for k in ("created", "delivered", "escalated", "resolved", "rejected", "backlog")
+        )
+    )
+    console.print(flow)
+    inbox = result["inbox"]
+    console.print(
+        f"Inbox: {inbox['receipts']:,} deliveries received from {inbox['posts']:,} posts "
+        f"({inbox['replays']:,} replays); handoffs an office saw twice: "
+        f"{inbox['pairs_seen_more_than_once']}. Update proposals sent to the registry: "
+        f"{h['proposals_sent']:,}."
+    )
+
+    worst = Table(title="Five worst kecamatan (scorecard)")
+    for col in ("kecamatan", "name", "backlog", "overdue", "escalated", "score"):
+        worst.add_column(col, justify="left" if col in ("kecamatan", "name") else "right")
+    for w in result["worst_kecamatan"]:
+        worst.add_row(
+            w["code"],
+            w["name"],
+            f"{w['backlog']:,}",
+            f"{w['overdue']:,}",
+            f"{w['escalations']:,}",
+            f"{w['score']}",
+        )
+    console.print(worst)
+    files = result["scorecard_files"]
+    if files:
+        console.print("Scorecard files: " + ", ".join(str(v) for v in files.values()))
+
     for name, ok in result["checks"].items():
         console.print(f"{'[green]✓' if ok else '[red]✗'}[/] {name.replace('_', ' ')}")
     p = result["prefect"]
     console.print(
-        f"\nPrefect recorded {p['task_runs']} task runs ({p['task_states']}), "
-        f"{p['log_lines']} log lines, {p['artifacts']} artifacts, {p['events']} events; "
-        f"clear NIK/KK found in them: {sum(p['clear_ids_found'].values())}."
+        f"\nPrefect recorded {p['flow_runs']} flow runs and {p['task_runs']} task runs "
+        f"({p['task_states']}), {p['log_lines']} log lines, {p['artifacts']} artifacts, "
+        f"{p['events']} events; clear NIK/KK found in them: "
+        f"{sum(p['clear_ids_found'].values())}."
     )
-    console.print(f"See the run in the Prefect UI: [bold]{p['flow_run_url']}[/]")
+    for d in result["days"]:
+        console.print(f"See day {d['day']} in the Prefect UI: [bold]{d['flow_run_url']}[/]")
     if server.started_here:
         console.print("The Prefect server keeps running; stop it with [bold]cettar server stop[/].")

@@ -44,6 +44,20 @@ def run_summary(state: Any) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
+def flush_run_records(timeout: float = 30.0) -> None:
+    """Send this process's queued Prefect logs and events now, before they are read back.
+
+    Prefect ships both from background workers in batches; reading the API right after a
+    flow returns would otherwise race them. The workers are per process and keep the API URL
+    they started with, so draining them also lets the next run report to a new server.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=timeout, at_exit=False)
+    EventsWorker.drain_all(timeout=timeout, at_exit=False)
+
+
 def _dump(objs: list[Any]) -> str:
     return "\n".join(o.model_dump_json() for o in objs)
 
@@ -61,6 +75,7 @@ def audit_flow_run(flow_run_id: UUID, expected_tasks: int, wait_s: float = 60.0)
     )
     from prefect.events.filters import EventAnyResourceFilter, EventFilter
 
+    flush_run_records()
     deadline = time.monotonic() + wait_s
     with get_client(sync_client=True) as client:
         while True:
@@ -115,4 +130,65 @@ def audit_flow_run(flow_run_id: UUID, expected_tasks: int, wait_s: float = 60.0)
             "artifacts": count_clear_ids(_dump(artifacts)),
             "events": count_clear_ids(_dump(events)),
         },
+    )
+
+
+@dataclass(frozen=True)
+class TreeRecord:
+    """A flow run and all its subflow runs as the API holds them, with the clear-ID scan."""
+
+    flow_runs: int
+    task_runs: int
+    task_states: dict[str, int]
+    log_lines: int
+    artifacts: int
+    events: int
+    clear_ids: dict[str, int]
+    # "flow-name: State" of every flow or task run that did not end Completed.
+    not_completed: list[str] = field(default_factory=list)
+
+
+def _children(flow_run_id: UUID) -> list[Any]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return list(
+            client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+                )
+            )
+        )
+
+
+def audit_flow_tree(root_id: UUID) -> TreeRecord:
+    """Audit a flow run and, recursively, every subflow run it started."""
+    flush_run_records()
+    pending, seen = [root_id], []
+    while pending:
+        run_id = pending.pop()
+        seen.append(run_id)
+        pending.extend(child.id for child in _children(run_id))
+    records = [audit_flow_run(run_id, expected_tasks=0, wait_s=0) for run_id in seen]
+    states: dict[str, int] = {}
+    clear: dict[str, int] = {}
+    for r in records:
+        for name, n in r.task_states.items():
+            states[name] = states.get(name, 0) + n
+        for name, n in r.clear_ids.items():
+            clear[name] = clear.get(name, 0) + n
+    not_completed = [
+        f"{r.flow_run_id}: {r.flow_state}" for r in records if r.flow_state != "Completed"
+    ]
+    not_completed += [f"task runs: {n} {s}" for s, n in states.items() if s != "Completed"]
+    return TreeRecord(
+        flow_runs=len(records),
+        task_runs=sum(r.task_runs for r in records),
+        task_states=states,
+        log_lines=sum(r.log_lines for r in records),
+        artifacts=sum(r.artifacts for r in records),
+        events=sum(r.events for r in records),
+        clear_ids=clear,
+        not_completed=not_completed,
     )

@@ -57,13 +57,14 @@ def _drain(outbox: Outbox, as_of: datetime | None, run: Counter[str], failed: li
     """Send every pending row of an outbox, one task per batch, and add up the counts."""
     task = deliver_handoffs if outbox == "deliveries" else send_update_proposals
     prefix = "delivery" if outbox == "deliveries" else "proposal"
+    param = "keys" if outbox == "deliveries" else "ids"
     batches = plan_outbox_batches(outbox)
     if not batches:
         return
     pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
     with pool as runner:
         futures: list[PrefectFuture[Any]] = [
-            runner.submit(task, {"keys": keys, "as_of": as_of}) for keys in batches
+            runner.submit(task, {param: batch, "as_of": as_of}) for batch in batches
         ]
         wait(futures)
     for future in futures:

@@ -154,6 +154,9 @@ class DecisionCounts:
 
     applied: int = 0
     repeat: int = 0
+    # Answers that arrive after the handoff was settled (by a submission, the kabupaten, or
+    # the office's own earlier answer): kept, but they change nothing.
+    superseded: int = 0
     illegal: int = 0
     unknown: int = 0
     # Decisions about handoffs not yet recorded as delivered: kept for the next run.
@@ -166,6 +169,7 @@ class DecisionCounts:
         return {
             "applied": self.applied,
             "repeat": self.repeat,
+            "superseded": self.superseded,
             "illegal": self.illegal,
             "unknown": self.unknown,
             "deferred": self.deferred,
@@ -776,12 +780,15 @@ def apply_decisions(
                 if current == _S.OPEN:
                     counts.deferred += 1
                     continue
-                try:
-                    changed = plan_transition(current, d.decision, handoff_id=h.id)
-                except (IllegalTransition, ValueError):
-                    outcome = "illegal"
+                if current in FINAL_STATES and d.decision != current:
+                    outcome = "superseded"
                 else:
-                    outcome = "applied" if changed else "repeat"
+                    try:
+                        changed = plan_transition(current, d.decision, handoff_id=h.id)
+                    except (IllegalTransition, ValueError):
+                        outcome = "illegal"
+                    else:
+                        outcome = "applied" if changed else "repeat"
                 if outcome == "applied":
                     decided_at = stored_utc(d.decided_at) or applied_at
                     officer = safe_text(d.officer, 60)

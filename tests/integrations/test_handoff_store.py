@@ -437,7 +437,8 @@ def test_decisions_apply_in_order_with_repeats_and_illegal_ones_marked(store: En
     assert counts.as_dict() == {
         "applied": 3,
         "repeat": 1,
-        "illegal": 3,
+        "superseded": 1,
+        "illegal": 2,
         "unknown": 1,
         "deferred": 1,
         "proposals": 0,
@@ -448,7 +449,7 @@ def test_decisions_apply_in_order_with_repeats_and_illegal_ones_marked(store: En
         "D-2": ("applied", True),
         "D-3": ("repeat", True),
         "D-4": ("applied", True),
-        "D-5": ("illegal", True),
+        "D-5": ("superseded", True),
         "D-6": ("illegal", True),
         "D-7": ("unknown", True),
         "D-8": ("", False),

@@ -19,6 +19,8 @@ from uuid import UUID
 
 import pytest
 
+from deployments.run_audit import flush_run_records
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -55,20 +57,6 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def _drain_prefect_workers() -> None:
-    """Flush and stop Prefect's log and event workers of this process.
-
-    They are created once per process and keep the API URL they started with: draining them
-    before the run makes the new ones report to this module's server, and draining them
-    after it makes sure every log line and event has reached that server.
-    """
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=30, at_exit=False)
-    EventsWorker.drain_all(timeout=30, at_exit=False)
 
 
 @dataclass(frozen=True)
@@ -115,11 +103,11 @@ def hub_run(chromium_executable: str, tmp_path_factory: pytest.TempPathFactory) 
                 env.setenv("CETTAR_REGISTRY_URL", f"{sandbox_url}/registry")
                 get_settings.cache_clear()
                 get_engine.cache_clear()
-                _drain_prefect_workers()
+                flush_run_records()
                 from flows.sync_registry import SyncScope, sync_registry
 
                 state = sync_registry(scope=SyncScope(kabupaten=[KABUPATEN]), return_state=True)
-                _drain_prefect_workers()
+                flush_run_records()
                 get_engine().dispose()
             assert state.is_completed(), f"the hub run ended {state.name}: {state.message}"
             flow_run_id = state.state_details.flow_run_id
