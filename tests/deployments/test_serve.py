@@ -10,7 +10,23 @@ from flows.sync_registry import sync_registry
 
 def test_deployments_have_schedules_and_typed_parameters() -> None:
     deps = {d.name: d for d in build_deployments()}
-    assert set(deps) == {"registry-nightly", "registry-adhoc"}
+    assert set(deps) == {
+        "registry-nightly",
+        "registry-adhoc",
+        "daily-coordination",
+        "dispatch-office-hours",
+        "checks-adhoc",
+        "scorecard-adhoc",
+    }
+    daily = deps["daily-coordination"]
+    (every_morning,) = daily.schedules
+    # Working days only, before the offices open, in Jakarta time.
+    assert every_morning.schedule.cron == "30 5 * * 1-5"
+    assert every_morning.schedule.timezone == "Asia/Jakarta"
+    assert daily.concurrency_limit == 1
+    (hourly,) = deps["dispatch-office-hours"].schedules
+    assert hourly.schedule.cron == "0 8-16 * * 1-5"
+    assert deps["checks-adhoc"].schedules == deps["scorecard-adhoc"].schedules == []
     nightly = deps["registry-nightly"]
     (schedule,) = nightly.schedules
     assert schedule.schedule.cron == "0 2 * * *"
@@ -23,3 +39,21 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
     scope = schema["definitions"]["SyncScope"]["properties"]
     assert {"kabupaten", "kecamatan", "collections", "full_resync", "page_limit"} <= set(scope)
     assert schema["definitions"]["Collection"]["enum"] == ["households", "recipients"]
+
+
+def test_prefect_yaml_matches_the_served_deployments() -> None:
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[2] / "prefect.yaml").read_text())
+    served = {d.name: d for d in build_deployments()}
+    listed = {d["name"]: d for d in spec["deployments"]}
+    assert set(listed) == set(served)
+    for name, dep in listed.items():
+        module, _, attr = dep["entrypoint"].partition(":")
+        flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), attr)
+        assert flow.name == served[name].flow_name, name
+        crons = [s["cron"] for s in dep.get("schedules", [])]
+        assert crons == [s.schedule.cron for s in served[name].schedules], name

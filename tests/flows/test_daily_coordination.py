@@ -1,0 +1,147 @@
+"""daily-coordination end to end on the sandbox, with a faulty office inbox, over two days."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from deployments.coordination_truth import CHECK_SENDER, check_scores, store_figures
+from deployments.demo import DEMO_START, point_settings_at
+from deployments.run_audit import audit_flow_tree
+from flows.daily_coordination import daily_coordination
+from flows.sync_registry import SyncScope
+from integrations.db import get_engine
+from integrations.handoff_outbox import DELIVERY
+from integrations.handoff_store import HANDOFF
+from integrations.settings import get_settings
+from models.handoffs import HandoffKind
+from models.wilayah import get_region_registry
+from sandbox.config import (
+    DEFAULT_ADMIN_TOKEN,
+    CoordinationConfig,
+    FaultConfig,
+    InboxConfig,
+    RegistryDataConfig,
+    SandboxConfig,
+)
+from sandbox.inbox import office_profile
+from sandbox.server import serve_in_thread
+from sandbox.truth import coordination_truth
+
+KABUPATEN = ["35.07", "35.09"]  # Kab. Malang and Kab. Jember: desa and kelurahan both
+CONFIG = SandboxConfig(
+    registry=RegistryDataConfig(seed=11, households=9000),
+    # The inbox fails one POST in five: 10 % 5xx, 5 % 429, 5 % dropped connections.
+    agency_faults={
+        "kecamatan": FaultConfig(
+            error_rate=0.10, rate_limit_rate=0.05, drop_rate=0.05, retry_after_s=0.0, seed=5
+        )
+    },
+    coordination=CoordinationConfig(
+        request_share=0.2, second_request_share=0.0, clock_origin=DEMO_START
+    ),
+)
+
+
+@pytest.fixture
+def sandbox(
+    store_url: str, prefect_api: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[httpx.Client]:
+    """A fresh sandbox of every agency; the hub's settings point at it and at a fresh store."""
+    with (
+        serve_in_thread(CONFIG) as root,
+        httpx.Client(
+            base_url=root, headers={"Authorization": f"Bearer {DEFAULT_ADMIN_TOKEN}"}
+        ) as admin,
+    ):
+        monkeypatch.setenv("CETTAR_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("CETTAR_HTTP_BACKOFF_BASE_S", "0.01")
+        point_settings_at(store_url, root)
+        try:
+            yield admin
+        finally:
+            get_engine().dispose()
+            get_settings.cache_clear()
+            get_engine.cache_clear()
+
+
+@pytest.mark.slow
+def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
+    sandbox: httpx.Client,
+) -> None:
+    scope = SyncScope(kabupaten=KABUPATEN)
+    day1 = daily_coordination(scope=scope, as_of=DEMO_START, return_state=True)
+    assert day1.is_completed(), day1.message
+    sandbox.post("/_admin/clock", json={"advance_days": 8}).raise_for_status()
+    day2_at = DEMO_START + timedelta(days=8)
+    day2 = daily_coordination(scope=scope, as_of=day2_at, return_state=True)
+    assert day2.is_completed(), day2.message
+
+    engine = get_engine()
+    key = get_settings().pii_key.get_secret_value().encode()
+    kecamatan = [k.code for kab in KABUPATEN for k in get_region_registry().kecamatan(kab)]
+    truth = coordination_truth(CONFIG, kecamatan)
+
+    # Every planted conflict of each kind is found, no clean case is flagged, and the
+    # handoffs are exactly the (finding, receiver) pairs the truth implies.
+    scores = check_scores(engine, truth, key)
+    assert set(scores) == {
+        k.value
+        for k in HandoffKind
+        if k not in (HandoffKind.DATA_REQUEST, HandoffKind.HOUSEHOLD_UPDATE_REJECTED)
+    }
+    for kind, score in scores.items():
+        assert score["expected"] > 0, f"the sample plants no {kind}: the test would prove less"
+        assert (score["precision"], score["recall"]) == (1.0, 1.0), (kind, score)
+        assert score["handoffs_exact"], (kind, score)
+
+    # Under the faults every delivery got through, and no office saw a handoff twice.
+    inbox = sandbox.get("/_admin/inbox").raise_for_status().json()
+    figures = store_figures(engine, day2_at)
+    with engine.connect() as conn:
+        unsent = conn.execute(select(func.count()).where(DELIVERY.c.status != "sent")).scalar_one()
+        handoffs = conn.execute(select(func.count()).select_from(HANDOFF)).scalar_one()
+        origin_of_escalated = set(
+            conn.scalars(
+                select(HANDOFF.c.origin_office).where(
+                    HANDOFF.c.escalated_at.is_not(None), HANDOFF.c.sender == CHECK_SENDER
+                )
+            )
+        )
+    assert unsent == 0
+    assert inbox["pairs_seen_more_than_once"] == 0
+    assert inbox["receipts"] == inbox["pairs"] == figures["deliveries_sent"]
+    # Every handoff was delivered at least once, escalations a second time (to the kabupaten).
+    assert figures["delivered"] == handoffs
+    assert inbox["pairs"] == handoffs + figures["escalated"]
+    # The faults really happened, some after the inbox had stored the delivery.
+    assert inbox["replays"] > 0 and inbox["faulted_after_commit"] > 0
+
+    # The statistics requests fanned out to every addressed desa; answered ones are settled.
+    assert figures["by_kind"][HandoffKind.DATA_REQUEST] == truth.data_requests.desa_handoffs
+
+    # Overdue handoffs escalated on day 2; offices that never answer are among them, prompt
+    # offices never are.
+    assert figures["escalated"] > 0 and figures["overdue_not_escalated"] == 0
+    profiles = {
+        o: office_profile(CONFIG.registry.seed, InboxConfig(), o) for o in origin_of_escalated
+    }
+    assert "never" in profiles.values()
+    assert not {o for o, p in profiles.items() if p in ("prompt", "twice")}
+
+    assert figures["audit"]["ok"] and figures["audit"]["rows"] > handoffs
+
+    # What Prefect holds of both days: every flow and task run Completed, no clear NIK/KK.
+    for state in (day1, day2):
+        flow_run_id = state.state_details.flow_run_id
+        assert flow_run_id is not None
+        record = audit_flow_tree(UUID(str(flow_run_id)))
+        assert record.flow_runs == 7
+        assert record.not_completed == []
+        assert sum(record.clear_ids.values()) == 0
