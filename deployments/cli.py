@@ -50,12 +50,22 @@ def demo(
         int, typer.Option(help="Households in the sandbox province sample.")
     ] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 35,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary line.")] = False,
+    inbox_faults: Annotated[
+        bool, typer.Option(help="Make the office inbox fail 20 % of posts (5xx, 429, drops).")
+    ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run the registry sync end to end on embedded defaults and summarise it."""
+    """Run two days of daily coordination on a seeded province sample and check them."""
     from deployments.demo import run_demo
 
-    raise typer.Exit(run_demo(households=households, seed=seed, as_json=as_json, console=console))
+    code = run_demo(
+        households=households,
+        seed=seed,
+        as_json=as_json,
+        console=console,
+        inbox_faults=inbox_faults,
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -52,12 +52,19 @@ def point_settings_at(database_url: str, sandbox_url: str) -> None:
     get_engine.cache_clear()
 
 
-def demo_config(households: int, seed: int) -> Any:
+def demo_config(households: int, seed: int, inbox_faults: bool = False) -> Any:
     """The sandbox configuration of the demo's province sample."""
-    from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
+    from sandbox.config import CoordinationConfig, FaultConfig, RegistryDataConfig, SandboxConfig
 
+    faults = {}
+    if inbox_faults:
+        # One POST in five fails: 10 % 5xx, 5 % 429 (Retry-After), 5 % dropped connections.
+        faults["kecamatan"] = FaultConfig(
+            error_rate=0.10, rate_limit_rate=0.05, drop_rate=0.05, retry_after_s=0.2, seed=seed
+        )
     return SandboxConfig(
         registry=RegistryDataConfig(seed=seed, households=households),
+        agency_faults=faults,
         coordination=CoordinationConfig(
             request_share=DEMO_REQUEST_SHARE, second_request_share=0.0, clock_origin=DEMO_START
         ),
@@ -96,7 +103,9 @@ def _status(console: Console, quiet: bool, text: str) -> Iterator[None]:
         yield
 
 
-def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> int:
+def run_demo(
+    *, households: int, seed: int, as_json: bool, console: Console, inbox_faults: bool = False
+) -> int:
     """Start the sandbox and a Prefect server, run two coordination days, report; exit code."""
     from sandbox.server import serve_in_thread
 
@@ -113,7 +122,7 @@ def run_demo(*, households: int, seed: int, as_json: bool, console: Console) -> 
         verb = "started" if server.started_here else "using"
         console.print(f"[green]✓[/] Prefect API {verb} at {server.api_url}")
 
-    config = demo_config(households, seed)
+    config = demo_config(households, seed, inbox_faults)
     days: list[dict[str, Any]] = []
     with serve_in_thread(config) as base_url, prefect_api(server.api_url):
         point_settings_at(f"sqlite:///{store}", base_url)
@@ -217,7 +226,9 @@ def _result(
         "sandbox_truth": truth,
         "checks_precision_recall": scores,
         "handoffs": figures,
-        "inbox": {k: inbox[k] for k in ("receipts", "posts", "replays", "pairs")}
+        "inbox": {
+            k: inbox[k] for k in ("receipts", "posts", "replays", "faulted_after_commit", "pairs")
+        }
         | {"pairs_seen_more_than_once": inbox["pairs_seen_more_than_once"]},
         "worst_kecamatan": figures["worst"],
         "scorecard_files": scorecard.get("files", {}),
@@ -278,7 +289,8 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
     inbox = result["inbox"]
     console.print(
         f"Inbox: {inbox['receipts']:,} deliveries received from {inbox['posts']:,} posts "
-        f"({inbox['replays']:,} replays); handoffs an office saw twice: "
+        f"({inbox['replays']:,} replays, {inbox['faulted_after_commit']:,} failed after the "
+        f"inbox had stored them); handoffs an office saw twice: "
         f"{inbox['pairs_seen_more_than_once']}. Update proposals sent to the registry: "
         f"{h['proposals_sent']:,}."
     )

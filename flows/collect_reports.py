@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from flows.sync_registry import WHOLE_PROVINCE, SyncScope
+from flows.sync_registry import WHOLE_PROVINCE, SyncScope, run_scope
 from flows.sync_sources import publish, run_source_partitions, summarise_sources
 from tasks.registry_sync import prepare_store
 
@@ -15,10 +14,7 @@ AGENCY = "pkh"
 
 
 def _run_name() -> str:
-    scope = flow_run.parameters.get("scope") or {}
-    if isinstance(scope, dict):
-        scope = SyncScope.model_validate(scope)
-    return f"collect-facilitator-reports · {scope.label()}"
+    return f"collect-facilitator-reports · {run_scope().label()}"
 
 
 @flow(name="collect-facilitator-reports", flow_run_name=_run_name, log_prints=False)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.settings import get_settings
@@ -68,12 +70,19 @@ class SyncScope(BaseModel):
 
 WHOLE_PROVINCE = SyncScope()
 
+_K = TypeVar("_K")
 
-def _run_name() -> str:
+
+def run_scope() -> SyncScope:
+    """The `scope` parameter of the current flow run (the whole province when absent)."""
     scope = flow_run.parameters.get("scope") or {}
     if isinstance(scope, dict):
         scope = SyncScope.model_validate(scope)
-    return f"sync-registry · {scope.label()}"
+    return scope
+
+
+def _run_name() -> str:
+    return f"sync-registry · {run_scope().label()}"
 
 
 class SyncIncomplete(RuntimeError):
@@ -131,13 +140,14 @@ def summarise(results: dict[str, dict[str, Any]], failed: dict[str, str]) -> dic
     }
 
 
-def _markdown(summary: dict[str, Any], label: str) -> str:
-    lines = [f"# Registry sync · {label}", ""]
-    lines.append("| collection | fetched | upserted | unchanged | quarantined |")
+def sync_markdown(summary: dict[str, Any], title: str, column: str = "collection") -> str:
+    """The run report: totals per collection or source, quarantine by reason, failed partitions."""
+    lines = [f"# {title}", ""]
+    lines.append(f"| {column} | fetched | upserted | unchanged | quarantined |")
     lines.append("|---|---:|---:|---:|---:|")
-    for coll, t in summary["totals"].items():
+    for name, t in summary["totals"].items():
         lines.append(
-            f"| {coll} | {t.get('fetched', 0):,} | {t.get('upserted', 0):,} | "
+            f"| {name} | {t.get('fetched', 0):,} | {t.get('upserted', 0):,} | "
             f"{t.get('unchanged', 0):,} | {t.get('quarantined', 0):,} |"
         )
     if summary["quarantine_reasons"]:
@@ -146,8 +156,36 @@ def _markdown(summary: dict[str, Any], label: str) -> str:
             lines.append(f"| `{reason}` | {n:,} |")
     if summary["failed"]:
         lines += ["", "## Failed partitions", ""]
-        lines += [f"- {kab}: {why}" for kab, why in summary["failed"].items()]
+        lines += [f"- {job}: {why}" for job, why in sorted(summary["failed"].items())]
     return "\n".join(lines)
+
+
+def publish_summary(
+    summary: dict[str, Any],
+    *,
+    key: str,
+    title: str,
+    column: str,
+    table_description: str,
+    report_description: str,
+    jobs: int,
+) -> dict[str, Any]:
+    """Publish a sync's table and markdown artifacts; raise SyncIncomplete if a partition failed."""
+    create_table_artifact(
+        key=f"{key}-summary", table=summary["rows"], description=table_description
+    )
+    create_markdown_artifact(
+        key=f"{key}-report",
+        markdown=sync_markdown(summary, title, column),
+        description=report_description,
+    )
+    summary.pop("rows")
+    failed = summary["failed"]
+    if failed:
+        raise SyncIncomplete(
+            f"{len(failed)} of {jobs} partitions failed: {', '.join(sorted(failed))}"
+        )
+    return summary
 
 
 def partition_runner(partitions: int) -> TaskRunner[Any]:
@@ -157,6 +195,25 @@ def partition_runner(partitions: int) -> TaskRunner[Any]:
         # Validation is CPU-bound: threads would only take turns on the interpreter lock.
         return ProcessPoolTaskRunner(max_workers=workers)
     return ThreadPoolTaskRunner(max_workers=1)
+
+
+def run_partition_tasks(
+    task: Task[..., dict[str, Any]], jobs: Mapping[_K, dict[str, Any]]
+) -> tuple[dict[_K, dict[str, Any]], dict[_K, str]]:
+    """Run `task` once per job's parameters; return the results and the failures by job."""
+    results: dict[_K, dict[str, Any]] = {}
+    failed: dict[_K, str] = {}
+    with partition_runner(len(jobs)) as runner:
+        futures = {job: runner.submit(task, parameters) for job, parameters in jobs.items()}
+        wait(list(futures.values()))
+        for job, fut in futures.items():
+            state = fut.state
+            if state.is_completed():
+                results[job] = fut.result()
+            else:
+                # The state message is the sanitised error text (no tokens, no payloads).
+                failed[job] = (state.message or state.name or "failed")[:300]
+    return results, failed
 
 
 @flow(name="sync-registry", flow_run_name=_run_name, log_prints=False)
@@ -173,44 +230,25 @@ def sync_registry(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
         sum(len(v) for v in partitions.values()),
         ", ".join(collections),
     )
-    results: dict[str, dict[str, Any]] = {}
-    failed: dict[str, str] = {}
-    with partition_runner(len(partitions)) as runner:
-        futures = {
-            kab: runner.submit(
-                sync_registry_partition,
-                {
-                    "partition": kab,
-                    "kecamatan": kecs,
-                    "collections": collections,
-                    "full_resync": scope.full_resync,
-                    "page_limit": scope.page_limit,
-                },
-            )
+    results, failed = run_partition_tasks(
+        sync_registry_partition,
+        {
+            kab: {
+                "partition": kab,
+                "kecamatan": kecs,
+                "collections": collections,
+                "full_resync": scope.full_resync,
+                "page_limit": scope.page_limit,
+            }
             for kab, kecs in partitions.items()
-        }
-        wait(list(futures.values()))
-        for kab, fut in futures.items():
-            state = fut.state
-            if state.is_completed():
-                results[kab] = fut.result()
-            else:
-                # The state message is the sanitised error text (no tokens, no payloads).
-                failed[kab] = (state.message or state.name or "failed")[:300]
-    summary = summarise(results, failed)
-    create_table_artifact(
-        key="registry-sync-summary",
-        table=summary["rows"],
-        description=f"Registry sync per kabupaten/kota · {scope.label()}",
+        },
     )
-    create_markdown_artifact(
-        key="registry-sync-report",
-        markdown=_markdown(summary, scope.label()),
-        description="Registry sync totals and quarantine reasons",
+    return publish_summary(
+        summarise(results, failed),
+        key="registry-sync",
+        title=f"Registry sync · {scope.label()}",
+        column="collection",
+        table_description=f"Registry sync per kabupaten/kota · {scope.label()}",
+        report_description="Registry sync totals and quarantine reasons",
+        jobs=len(partitions),
     )
-    summary.pop("rows")
-    if failed:
-        raise SyncIncomplete(
-            f"{len(failed)} of {len(partitions)} partitions failed: {', '.join(sorted(failed))}"
-        )
-    return summary

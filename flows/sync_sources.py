@@ -13,11 +13,16 @@ from enum import StrEnum
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.futures import wait
 from prefect.runtime import flow_run
 
-from flows.sync_registry import WHOLE_PROVINCE, SyncIncomplete, SyncScope, partition_runner
+from flows.sync_registry import (
+    WHOLE_PROVINCE,
+    SyncScope,
+    publish_summary,
+    run_partition_tasks,
+    run_scope,
+    sync_markdown,
+)
 from integrations.agency import READ_COLLECTIONS
 from models.wilayah import get_region_registry
 from tasks.registry_sync import prepare_store
@@ -65,37 +70,21 @@ def run_source_partitions(
     agencies: Sequence[str], scope: SyncScope
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], str]]:
     """Run one sync task per (agency, partition); return results and failures by that pair."""
-    jobs = {
-        (agency, partition): kecamatan
-        for agency in agencies
-        for partition, kecamatan in _partitions_of(agency, scope).items()
-    }
-    results: dict[tuple[str, str], dict[str, Any]] = {}
-    failed: dict[tuple[str, str], str] = {}
-    with partition_runner(len(jobs)) as runner:
-        futures = {
-            (agency, partition): runner.submit(
-                sync_source_partition,
-                {
-                    "agency": agency,
-                    "collections": list(READ_COLLECTIONS[agency]),
-                    "partition": partition,
-                    "kecamatan": kecamatan,
-                    "full_resync": scope.full_resync,
-                    "page_limit": scope.page_limit,
-                },
-            )
-            for (agency, partition), kecamatan in jobs.items()
-        }
-        wait(list(futures.values()))
-        for job, fut in futures.items():
-            state = fut.state
-            if state.is_completed():
-                results[job] = fut.result()
-            else:
-                # The state message is the sanitised error text (no tokens, no payloads).
-                failed[job] = (state.message or state.name or "failed")[:300]
-    return results, failed
+    return run_partition_tasks(
+        sync_source_partition,
+        {
+            (agency, partition): {
+                "agency": agency,
+                "collections": list(READ_COLLECTIONS[agency]),
+                "partition": partition,
+                "kecamatan": kecamatan,
+                "full_resync": scope.full_resync,
+                "page_limit": scope.page_limit,
+            }
+            for agency in agencies
+            for partition, kecamatan in _partitions_of(agency, scope).items()
+        },
+    )
 
 
 def _region_name(partition: str) -> str:
@@ -152,52 +141,27 @@ def summarise_sources(
 
 def source_markdown(summary: dict[str, Any], title: str) -> str:
     """The run report: totals per source, quarantine by reason, failed partitions."""
-    lines = [f"# {title}", ""]
-    lines.append("| source | fetched | upserted | unchanged | quarantined |")
-    lines.append("|---|---:|---:|---:|---:|")
-    for source, t in summary["totals"].items():
-        lines.append(
-            f"| {source} | {t.get('fetched', 0):,} | {t.get('upserted', 0):,} | "
-            f"{t.get('unchanged', 0):,} | {t.get('quarantined', 0):,} |"
-        )
-    if summary["quarantine_reasons"]:
-        lines += ["", "## Quarantined by reason", "", "| reason | records |", "|---|---:|"]
-        for reason, n in sorted(summary["quarantine_reasons"].items(), key=lambda kv: -kv[1]):
-            lines.append(f"| `{reason}` | {n:,} |")
-    if summary["failed"]:
-        lines += ["", "## Failed partitions", ""]
-        lines += [f"- {job}: {why}" for job, why in sorted(summary["failed"].items())]
-    return "\n".join(lines)
+    return sync_markdown(summary, title, "source")
 
 
 def publish(
     summary: dict[str, Any], *, key: str, title: str, label: str, total_jobs: int
 ) -> dict[str, Any]:
     """Publish the table and markdown artifacts; raise if any partition failed."""
-    create_table_artifact(
-        key=f"{key}-summary", table=summary["rows"], description=f"{title} per partition · {label}"
+    return publish_summary(
+        summary,
+        key=key,
+        title=f"{title} · {label}",
+        column="source",
+        table_description=f"{title} per partition · {label}",
+        report_description=f"{title}: totals and quarantine reasons",
+        jobs=total_jobs,
     )
-    create_markdown_artifact(
-        key=f"{key}-report",
-        markdown=source_markdown(summary, f"{title} · {label}"),
-        description=f"{title}: totals and quarantine reasons",
-    )
-    summary.pop("rows")
-    failed = summary["failed"]
-    if failed:
-        raise SyncIncomplete(
-            f"{len(failed)} of {total_jobs} partitions failed: {', '.join(sorted(failed))}"
-        )
-    return summary
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
-    scope = params.get("scope") or {}
-    if isinstance(scope, dict):
-        scope = SyncScope.model_validate(scope)
-    agencies = params.get("agencies") or DEFAULT_AGENCIES
-    return f"sync-sources · {','.join(str(a) for a in agencies)} · {scope.label()}"
+    agencies = flow_run.parameters.get("agencies") or DEFAULT_AGENCIES
+    return f"sync-sources · {','.join(str(a) for a in agencies)} · {run_scope().label()}"
 
 
 @flow(name="sync-sources", flow_run_name=_run_name, log_prints=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -34,6 +34,7 @@ from sqlalchemy import (
     true,
 )
 
+from integrations.store import stored_utc, to_utc
 from models.checks import (
     DEFAULT_LAND_CAP_HA,
     BltRecipient,
@@ -458,22 +459,9 @@ def load_household_update_reports(
 # --- scorecard inputs --------------------------------------------------------------------------
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the store writes UTC, so re-attach it.
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _utc(ts: datetime) -> datetime:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("as_of must be timezone-aware")
-    # SQLite compares the stored UTC text: a bound time must be UTC too.
-    return ts.astimezone(UTC)
-
-
 def iter_scorecard_handoffs(conn: Connection, as_of: datetime) -> Iterator[HandoffRow]:
     """Stream the scorecard's columns of every handoff created up to as_of (no evidence)."""
+    # SQLite compares the stored UTC text: the bound as_of is UTC too.
     stmt = select(
         HANDOFF.c.kecamatan_code,
         HANDOFF.c.kabupaten_code,
@@ -486,10 +474,10 @@ def iter_scorecard_handoffs(conn: Connection, as_of: datetime) -> Iterator[Hando
         HANDOFF.c.acknowledged_at,
         HANDOFF.c.closed_at,
         HANDOFF.c.escalated_at,
-    ).where(HANDOFF.c.created_at <= _utc(as_of))
+    ).where(HANDOFF.c.created_at <= to_utc(as_of, "as_of"))
     result = conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt)
     for r in result:
-        created = _aware(r.created_at)
+        created = stored_utc(r.created_at)
         assert created is not None  # the column is NOT NULL
         yield HandoffRow(
             kecamatan_code=r.kecamatan_code,
@@ -499,10 +487,10 @@ def iter_scorecard_handoffs(conn: Connection, as_of: datetime) -> Iterator[Hando
             state=r.state,
             created_at=created,
             due_date=r.due_date,
-            delivered_at=_aware(r.delivered_at),
-            acknowledged_at=_aware(r.acknowledged_at),
-            closed_at=_aware(r.closed_at),
-            escalated_at=_aware(r.escalated_at),
+            delivered_at=stored_utc(r.delivered_at),
+            acknowledged_at=stored_utc(r.acknowledged_at),
+            closed_at=stored_utc(r.closed_at),
+            escalated_at=stored_utc(r.escalated_at),
         )
 
 
@@ -546,7 +534,7 @@ def load_overlap_counts(conn: Connection, as_of: datetime) -> dict[str, int]:
         .where(
             HANDOFF.c.kind.in_(sorted(OVERLAP_KINDS)),
             HANDOFF.c.kecamatan_code != "",
-            HANDOFF.c.created_at <= _utc(as_of),
+            HANDOFF.c.created_at <= to_utc(as_of, "as_of"),
             to_office,
         )
         .distinct()

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import Connection, bindparam, select
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Column, Connection, bindparam, select
 
 from integrations.audit_store import ChainWriter
 from integrations.db import insert_new
 from integrations.handoff_store import (
-    CHUNK,
     DELIVERY,
     HANDOFF,
     HUB_ACTOR,
@@ -29,6 +28,7 @@ from integrations.handoff_store import (
     Change,
     apply_changes,
     chunks,
+    keyset_pages,
     safe_text,
     stored_utc,
     to_utc,
@@ -89,14 +89,7 @@ def queue_deliveries(conn: Connection, now: datetime) -> int:
     )
     base = select(HANDOFF.c.id, HANDOFF.c.office).where(HANDOFF.c.state.in_(waiting), ~already)
     queued = 0
-    after = ""
-    while True:
-        rows = conn.execute(
-            base.where(HANDOFF.c.id > after).order_by(HANDOFF.c.id).limit(CHUNK)
-        ).all()
-        if not rows:
-            return queued
-        after = rows[-1].id
+    for rows in keyset_pages(conn, base, HANDOFF.c.id):
         queued += insert_new(
             conn,
             DELIVERY,
@@ -116,24 +109,46 @@ def queue_deliveries(conn: Connection, now: datetime) -> int:
             ],
             key=("key",),
         )
+    return queued
+
+
+def _pending(
+    conn: Connection, key: Column[Any], since: Column[Any], limit: int | None
+) -> list[str]:
+    """Keys of an outbox's pending rows, oldest (`since`) first."""
+    table = key.table
+    stmt = select(key).where(table.c.status == "pending").order_by(since, key)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(conn.execute(stmt).scalars())
 
 
 def pending_deliveries(conn: Connection, limit: int | None = None) -> list[str]:
     """Keys of pending deliveries, oldest first."""
-    stmt = (
-        select(DELIVERY.c.key)
-        .where(DELIVERY.c.status == "pending")
-        .order_by(DELIVERY.c.created_at, DELIVERY.c.key)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(conn.execute(stmt).scalars())
+    return _pending(conn, DELIVERY.c.key, DELIVERY.c.created_at, limit)
 
 
 def _body_problem(exc: ValidationError) -> str:
     # Locations and error types only: pydantic's messages may echo values.
     shown = sorted({".".join(str(p) for p in e["loc"]) or e["type"] for e in exc.errors()})
     return "invalid body: " + ", ".join(shown[:5])
+
+
+def _item(key: str, model: type[BaseModel], /, **fields: Any) -> OutboxItem:
+    """The outbox item of `key` with its `model` body, or the problem that stops building it."""
+    try:
+        body = model(**fields)
+    except ValidationError as exc:
+        return OutboxItem(key, None, _body_problem(exc))
+    return OutboxItem(key, body.model_dump(mode="json"))
+
+
+def _failure_counts(failed: Sequence[SendResult]) -> dict[str, int]:
+    """Failed sends counted as permanent failures and as retries."""
+    return {
+        "failed": sum(1 for r in failed if r.permanent),
+        "retry": sum(1 for r in failed if not r.permanent),
+    }
 
 
 def load_deliveries(conn: Connection, keys: Sequence[str]) -> list[OutboxItem]:
@@ -157,23 +172,22 @@ def load_deliveries(conn: Connection, keys: Sequence[str]) -> list[OutboxItem]:
             .where(DELIVERY.c.key.in_(list(part)), DELIVERY.c.status == "pending")
             .order_by(DELIVERY.c.key)
         )
-        for r in rows:
-            try:
-                body = DeliveryBody(
-                    handoff_id=r.id,
-                    office=r.target,
-                    kind=r.kind,
-                    subject_token=r.subject_token,
-                    period=r.period,
-                    sender=r.sender,
-                    due_date=r.due_date,
-                    evidence=json.loads(r.evidence),
-                    escalated_from=r.origin_office if r.origin_office != r.target else None,
-                )
-            except ValidationError as exc:
-                items.append(OutboxItem(r.key, None, _body_problem(exc)))
-                continue
-            items.append(OutboxItem(r.key, body.model_dump(mode="json")))
+        items.extend(
+            _item(
+                r.key,
+                DeliveryBody,
+                handoff_id=r.id,
+                office=r.target,
+                kind=r.kind,
+                subject_token=r.subject_token,
+                period=r.period,
+                sender=r.sender,
+                due_date=r.due_date,
+                evidence=json.loads(r.evidence),
+                escalated_from=r.origin_office if r.origin_office != r.target else None,
+            )
+            for r in rows
+        )
     return items
 
 
@@ -268,12 +282,7 @@ def record_deliveries(
     apply_changes(conn, chain, changes)
     _record_failures(conn, DELIVERY, "key", failed)
     chain.flush()
-    return {
-        "sent": len(receipts),
-        "delivered": len(changes),
-        "failed": sum(1 for r in failed if r.permanent),
-        "retry": sum(1 for r in failed if not r.permanent),
-    }
+    return {"sent": len(receipts), "delivered": len(changes), **_failure_counts(failed)}
 
 
 # --- update proposal outbox ------------------------------------------------------------------
@@ -281,14 +290,7 @@ def record_deliveries(
 
 def pending_proposals(conn: Connection, limit: int | None = None) -> list[str]:
     """Ids of update proposals not yet accepted by the registry, oldest first."""
-    stmt = (
-        select(PROPOSAL.c.id)
-        .where(PROPOSAL.c.status == "pending")
-        .order_by(PROPOSAL.c.verified_at, PROPOSAL.c.id)
-    )
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    return list(conn.execute(stmt).scalars())
+    return _pending(conn, PROPOSAL.c.id, PROPOSAL.c.verified_at, limit)
 
 
 def load_proposals(conn: Connection, ids: Sequence[str]) -> list[OutboxItem]:
@@ -300,21 +302,20 @@ def load_proposals(conn: Connection, ids: Sequence[str]) -> list[OutboxItem]:
             .where(PROPOSAL.c.id.in_(list(part)), PROPOSAL.c.status == "pending")
             .order_by(PROPOSAL.c.id)
         )
-        for r in rows:
-            try:
-                body = ProposalBody(
-                    id=r.id,
-                    household_id=r.household_id,
-                    changes=json.loads(r.changes),
-                    report_id=r.report_id,
-                    handoff_id=r.handoff_id,
-                    verified_by=r.verified_by,
-                    verified_at=stored_utc(r.verified_at),
-                )
-            except ValidationError as exc:
-                items.append(OutboxItem(r.id, None, _body_problem(exc)))
-                continue
-            items.append(OutboxItem(r.id, body.model_dump(mode="json")))
+        items.extend(
+            _item(
+                r.id,
+                ProposalBody,
+                id=r.id,
+                household_id=r.household_id,
+                changes=json.loads(r.changes),
+                report_id=r.report_id,
+                handoff_id=r.handoff_id,
+                verified_by=r.verified_by,
+                verified_at=stored_utc(r.verified_at),
+            )
+            for r in rows
+        )
     return items
 
 
@@ -344,8 +345,4 @@ def record_proposals(
         )
         written = max(result.rowcount or 0, 0)
     _record_failures(conn, PROPOSAL, "id", failed)
-    return {
-        "sent": written,
-        "failed": sum(1 for r in failed if r.permanent),
-        "retry": sum(1 for r in failed if not r.permanent),
-    }
+    return {"sent": written, **_failure_counts(failed)}

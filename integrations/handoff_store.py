@@ -14,14 +14,15 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, and_, bindparam, func, literal, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, literal, or_, select
 
 from integrations.audit_store import ChainWriter, audit_rows, verify_audit
 from integrations.db import insert_new
+from integrations.store import CHUNK, chunks, stored_utc, to_utc
 from models.checks import Finding
 from models.contracts.registry import HouseholdChanges
 from models.handoffs import (
@@ -68,6 +69,7 @@ __all__ = [
     "fan_out_data_requests",
     "get_handoff",
     "handoff_audit",
+    "keyset_pages",
     "list_handoffs",
     "proposal_id",
     "reconciliation",
@@ -92,8 +94,6 @@ PKH_AGENCY = "pkh"
 """Agency desk that gets rejected household updates back."""
 STATISTIK_SENDER = "statistik"
 
-CHUNK = 1000
-"""Rows per statement or per keyset page: bounded memory and parameter counts."""
 _S = HandoffState
 _DECISION_TARGETS = frozenset({_S.ACKNOWLEDGED, _S.RESOLVED, _S.REJECTED})
 # Longer than a NIK: NIPs (18 digits) and pasted account numbers.
@@ -112,24 +112,17 @@ def safe_text(text: str, limit: int) -> str:
     return masked[:limit]
 
 
-def stored_utc(ts: datetime | None) -> datetime | None:
-    """A time read from the store, aware in UTC (SQLite hands back naive UTC wall times)."""
-    if ts is None:
-        return None
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
-
-
-def to_utc(ts: datetime) -> datetime:
-    """An aware time in UTC, as the store writes every time; naive times are refused."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("times written to the store must be timezone-aware")
-    return ts.astimezone(UTC)
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    """Consecutive slices of at most size items: bounded IN lists and batches."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def keyset_pages(conn: Connection, stmt: Select[Any], id_column: Any) -> Iterator[list[Any]]:
+    """Rows of `stmt` in `id_column` order, CHUNK at a time, each page after the last id read."""
+    after = ""
+    while True:
+        rows = list(
+            conn.execute(stmt.where(id_column > after).order_by(id_column).limit(CHUNK)).all()
+        )
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]._mapping[id_column]
 
 
 # --- counts ----------------------------------------------------------------------------------
@@ -523,14 +516,7 @@ def escalate_overdue(conn: Connection, now: datetime, calendar: WorkCalendar | N
         or_(HANDOFF.c.office.like("kecamatan:%"), HANDOFF.c.office.like("desa:%")),
     )
     escalated = 0
-    after = ""
-    while True:
-        rows = conn.execute(
-            base.where(HANDOFF.c.id > after).order_by(HANDOFF.c.id).limit(CHUNK)
-        ).all()
-        if not rows:
-            break
-        after = rows[-1].id
+    for rows in keyset_pages(conn, base, HANDOFF.c.id):
         changes: list[Change] = []
         for row in rows:
             if not needs_escalation(row.state, row.due_date, now, cal):
@@ -570,14 +556,7 @@ def fan_out_data_requests(conn: Connection, now: datetime) -> int:
     chain = ChainWriter(conn)
     at = to_utc(now)
     counts = HandoffCounts()
-    after = ""
-    while True:
-        requests = conn.execute(
-            select(REQUEST).where(REQUEST.c.id > after).order_by(REQUEST.c.id).limit(CHUNK)
-        ).all()
-        if not requests:
-            break
-        after = requests[-1].id
+    for requests in keyset_pages(conn, select(REQUEST), REQUEST.c.id):
         rows: list[dict[str, Any]] = []
         for req in requests:
             period = _request_period(req.id)

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from integrations.db import upsert_newer
-from integrations.store import (
-    CursorState,
-    PageCounts,
-    delete_stale_children,
-    quarantine,
-    save_cursor,
-)
+from integrations.store import CursorState, PageCounts, delete_stale_children, finish_page
 from models.contracts.registry import HOUSEHOLDS
 from models.registry_rows import PreparedPage
 from models.tables import Enrolment, Member
@@ -47,17 +40,5 @@ def write_page(
     now: datetime,
 ) -> PageCounts:
     """Upsert a page's rows, quarantine its rejects and advance its cursor: one transaction."""
-    written, members = write_rows(conn, collection, page)
-    quarantine(conn, state.source, state.partition, page.rejected, now=now)
-    state.advance(next_cursor, page.high, page.fetched)
-    save_cursor(conn, state, now=now)
-    return PageCounts(
-        fetched=page.fetched,
-        upserted=written,
-        unchanged=len(page.rows) - written,
-        quarantined=len(page.rejected),
-        members_upserted=members,
-        pages=1,
-        reasons=page.reason_counts(),
-        warnings=Counter(page.warnings),
-    )
+    written = write_rows(conn, collection, page)
+    return finish_page(conn, page, state, next_cursor, written, now=now)

@@ -22,7 +22,7 @@ from sqlmodel import SQLModel
 
 from integrations.db import insert_new, upsert_newer, write_lock
 from integrations.registry_store import write_rows as write_registry_rows
-from integrations.store import QUARANTINE, CursorState, PageCounts, quarantine, save_cursor
+from integrations.store import QUARANTINE, CursorState, PageCounts, finish_page
 from models.contracts import desa, kecamatan, pertanian, pkh, statistik
 from models.identity import mask_ids_in_text
 from models.source_rows import PreparedPage, prepare_source_page, source_name
@@ -101,20 +101,7 @@ def write_source_page(
     """
     if state.source != source:
         raise ValueError(f"the cursor of {state.source!r} cannot record a page of {source!r}")
-    written, children = write_rows(conn, source, page)
-    quarantine(conn, state.source, state.partition, page.rejected, now=now)
-    state.advance(next_cursor, page.high, page.fetched)
-    save_cursor(conn, state, now=now)
-    return PageCounts(
-        fetched=page.fetched,
-        upserted=written,
-        unchanged=len(page.rows) - written,
-        quarantined=len(page.rejected),
-        members_upserted=children,
-        pages=1,
-        reasons=page.reason_counts(),
-        warnings=Counter(page.warnings),
-    )
+    return finish_page(conn, page, state, next_cursor, write_rows(conn, source, page), now=now)
 
 
 # --- quarantine: what is there, and replay after a fix ---------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, select
 
 from integrations.db import insert_or_count, upsert_all
+from models.registry_rows import PreparedPage
 from models.tables import Quarantine, Region, SyncCursor
 from models.validation import Rejection
 from models.wilayah import get_region_registry
@@ -20,10 +21,33 @@ QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
 CURSOR = SyncCursor.__table__  # type: ignore[attr-defined]
 REGION = Region.__table__  # type: ignore[attr-defined]
 
+CHUNK = 1000
+"""Rows per statement or per keyset page: bounded memory and parameter counts."""
+
 
 def utc(ts: datetime) -> datetime:
     """Normalise to UTC so SQLite's tz-less text compares in time order."""
     return ts.astimezone(UTC)
+
+
+def stored_utc(ts: datetime | None) -> datetime | None:
+    """A time read from the store, aware in UTC (SQLite hands back naive UTC wall times)."""
+    if ts is None:
+        return None
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def to_utc(ts: datetime, what: str = "times written to the store") -> datetime:
+    """An aware time in UTC, as the store writes every time; naive times are refused."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return ts.astimezone(UTC)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most size items: bounded IN lists and batches."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 @dataclass(slots=True)
@@ -69,13 +93,6 @@ class CursorState:
             self.pass_high = None
 
 
-def _aware(ts: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; the store writes UTC, so re-attach it.
-    if ts is None:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
 def load_cursor(conn: Connection, source: str, partition: str) -> CursorState:
     """The stored state of (source, partition), or a fresh one."""
     row = (
@@ -90,9 +107,9 @@ def load_cursor(conn: Connection, source: str, partition: str) -> CursorState:
     return CursorState(
         source=source,
         partition=partition,
-        watermark=_aware(row["watermark"]),
-        pass_since=_aware(row["pass_since"]),
-        pass_high=_aware(row["pass_high"]),
+        watermark=stored_utc(row["watermark"]),
+        pass_since=stored_utc(row["pass_since"]),
+        pass_high=stored_utc(row["pass_high"]),
         cursor=row["cursor"],
         pages=row["pages"],
         records=row["records"],
@@ -193,6 +210,36 @@ class PageCounts:
         }
 
 
+def finish_page(
+    conn: Connection,
+    page: PreparedPage,
+    state: CursorState,
+    next_cursor: str | None,
+    written: tuple[int, int],
+    *,
+    now: datetime,
+) -> PageCounts:
+    """Quarantine a page's rejects and advance its cursor once its rows are `written`.
+
+    `written` is (records written, child rows written); runs in `conn`'s transaction, so the
+    rows, the quarantine and the cursor that says they were read commit together.
+    """
+    records, children = written
+    quarantine(conn, state.source, state.partition, page.rejected, now=now)
+    state.advance(next_cursor, page.high, page.fetched)
+    save_cursor(conn, state, now=now)
+    return PageCounts(
+        fetched=page.fetched,
+        upserted=records,
+        unchanged=len(page.rows) - records,
+        quarantined=len(page.rejected),
+        members_upserted=children,
+        pages=1,
+        reasons=page.reason_counts(),
+        warnings=Counter(page.warnings),
+    )
+
+
 def delete_stale_children(
     conn: Connection, child: Any, parent: Any, parent_ids: Sequence[str], fk: str
 ) -> int:
@@ -213,6 +260,6 @@ def load_regions(engine: Engine) -> int:
         for r in get_region_registry()
     ]
     with engine.begin() as conn:
-        for i in range(0, len(rows), 2000):
-            upsert_all(conn, REGION, rows[i : i + 2000], key=("code",))
+        for part in chunks(rows, 2000):
+            upsert_all(conn, REGION, part, key=("code",))
     return len(rows)

@@ -8,7 +8,7 @@ report and an e-RDKK line name the same people as the registry does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from functools import partial
 from typing import Any
 
 from models.contracts.desa import BLT_RECIPIENTS
@@ -72,19 +72,7 @@ class CoordinationData:
     def pager(self, agency: str, collection: str) -> Pager:
         """The page function of one read collection; KeyError if there is none."""
         if agency == "statistik" and collection in (DATA_REQUESTS, SUBMISSIONS):
-
-            def statistik_page(
-                *,
-                since: datetime | None = None,
-                after: Position | None = None,
-                kecamatan: str | None = None,
-                limit: int = 500,
-            ) -> tuple[list[dict[str, Any]], Position | None]:
-                return self.statistik.page(
-                    collection, since=since, after=after, kecamatan=kecamatan, limit=limit
-                )
-
-            return statistik_page
+            return partial(self.statistik.page, collection)
         sources = {
             ("pkh", REPORTS): self.reports,
             ("desa", BLT_RECIPIENTS): self.blt,

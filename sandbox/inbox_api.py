@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
@@ -17,18 +14,9 @@ from models.contracts.kecamatan import (
     OfficeDecision,
 )
 from sandbox.auth import bearer_auth
-from sandbox.paging_api import (
-    DEFAULT_LIMIT,
-    ERRORS,
-    Cursor,
-    Kecamatan,
-    Limit,
-    UpdatedSince,
-    serve_page,
-)
-from sandbox.registry_data import Position
+from sandbox.paging_api import ERRORS, page_endpoint
 from sandbox.state import SandboxState
-from sandbox.write_api import IDEMPOTENCY_KEY, WRITE_ERRORS, body_schema, serve_write
+from sandbox.write_api import serve_write, write_route
 
 __all__ = ["AGENCY", "inbox_router"]
 
@@ -43,36 +31,15 @@ def inbox_router(state: SandboxState) -> APIRouter:
         responses=ERRORS,
     )
 
-    def decisions_page(
-        *,
-        since: datetime | None = None,
-        after: Position | None = None,
-        kecamatan: str | None = None,
-        limit: int = DEFAULT_LIMIT,
-    ) -> tuple[list[dict[str, Any]], Position | None]:
-        return state.inbox.page(since=since, after=after, kecamatan=kecamatan, limit=limit)
-
     @router.post(
         f"/v1/{HANDOFFS}",
         summary="Deliver a handoff to an office (idempotent)",
-        status_code=201,
-        responses={
-            **WRITE_ERRORS,
-            200: {"model": DeliveryReceipt, "description": "Replay: the first receipt."},
-            201: {"model": DeliveryReceipt, "description": "Delivered: the receipt."},
-        },
-        openapi_extra={
-            "requestBody": body_schema(HandoffDelivery),
-            "parameters": [
-                {
-                    "name": IDEMPOTENCY_KEY,
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string", "maxLength": 255},
-                    "description": "The delivery key: a replay returns the first receipt.",
-                }
-            ],
-        },
+        **write_route(
+            HandoffDelivery,
+            DeliveryReceipt,
+            created="Delivered: the receipt.",
+            key_means="The delivery key: a replay returns the first receipt.",
+        ),
     )
     async def handoffs(request: Request) -> Response:
         """Deliver a handoff; the office will answer (or not) according to its profile."""
@@ -80,29 +47,16 @@ def inbox_router(state: SandboxState) -> APIRouter:
             state, request, AGENCY, HandoffDelivery, state.inbox.deliver, state.inbox.log
         )
 
-    @router.get(
+    router.add_api_route(
         f"/v1/{DECISIONS}",
+        page_endpoint(state, AGENCY, DECISIONS, state.inbox.page),
+        methods=["GET"],
+        name="decisions",
         summary="Offices' decisions about delivered handoffs, by (updated_at, id)",
+        description=(
+            "Decisions whose time has come on the sandbox clock; `kecamatan`: the office's."
+        ),
         responses={200: {"model": Page[OfficeDecision], "description": "One page of decisions."}},
     )
-    async def decisions(
-        request: Request,
-        updated_since: UpdatedSince = None,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
-        kecamatan: Kecamatan = None,
-    ) -> Response:
-        """Decisions whose time has come on the sandbox clock; `kecamatan`: the office's."""
-        return await serve_page(
-            state,
-            request,
-            AGENCY,
-            DECISIONS,
-            decisions_page,
-            updated_since,
-            cursor,
-            limit,
-            kecamatan,
-        )
 
     return router

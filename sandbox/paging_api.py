@@ -9,7 +9,7 @@ agency's injector before the page is built. Pages are built from plain dicts and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -38,6 +38,7 @@ __all__ = [
     "Limit",
     "UpdatedSince",
     "fault_before",
+    "page_endpoint",
     "rate_limited",
     "read_router",
     "serve_page",
@@ -152,7 +153,11 @@ class Collection:
     kecamatan_means: str
 
 
-def _add_route(router: APIRouter, state: SandboxState, agency: str, c: Collection) -> None:
+def page_endpoint(
+    state: SandboxState, agency: str, collection: str, pager: Pager
+) -> Callable[..., Awaitable[Response]]:
+    """The GET endpoint serving one collection's pages through `serve_page`."""
+
     async def read(
         request: Request,
         updated_since: UpdatedSince = None,
@@ -161,13 +166,17 @@ def _add_route(router: APIRouter, state: SandboxState, agency: str, c: Collectio
         kecamatan: Kecamatan = None,
     ) -> Response:
         return await serve_page(
-            state, request, agency, c.name, c.pager, updated_since, cursor, limit, kecamatan
+            state, request, agency, collection, pager, updated_since, cursor, limit, kecamatan
         )
 
+    return read
+
+
+def _add_route(router: APIRouter, state: SandboxState, agency: str, c: Collection) -> None:
     page_model: Any = Page[c.model]  # type: ignore[name-defined]
     router.add_api_route(
         f"/v1/{c.name}",
-        read,
+        page_endpoint(state, agency, c.name, c.pager),
         methods=["GET"],
         summary=c.summary[:1].upper() + c.summary[1:],
         description=(

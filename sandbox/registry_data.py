@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -44,6 +44,9 @@ __all__ = [
     "RegistryData",
     "index_of_household_id",
     "make_household_id",
+    "resume",
+    "seek_position",
+    "take_page",
 ]
 
 # Served in id order within one household: "...-BPNT" sorts before "...-PKH".
@@ -95,6 +98,32 @@ class Position:
     segment: int
     index: int
     slot: int = 0
+
+
+def seek_position(timeline: Timeline, since: datetime | None) -> Position:
+    """The first position of a timeline whose records' updated_at is >= since."""
+    if since is None:
+        return Position(0, 0, 0)
+    at = timeline.to_ms(since)
+    segment = timeline.segment_of_ms(at)
+    return Position(segment, timeline.first_index_at_or_after(segment, at), 0)
+
+
+def resume(start: Position, after: Position | None) -> Position:
+    """Where a page starts: `start`, or the cursor's position `after` if it lies beyond."""
+    return after if after is not None and after > start else start
+
+
+def take_page(
+    scanned: Iterable[tuple[Position, dict[str, Any]]], limit: int
+) -> tuple[list[dict[str, Any]], Position | None]:
+    """The first `limit` scanned records and the position of the next one (None if none)."""
+    out: list[dict[str, Any]] = []
+    for pos, record in scanned:
+        if len(out) == limit:
+            return out, pos
+        out.append(record)
+    return out, None
 
 
 def make_household_id(desa_digits: str, index: int) -> str:
@@ -489,11 +518,7 @@ class RegistryData:
 
     def seek(self, since: datetime | None) -> Position:
         """The first position whose record's updated_at is >= since."""
-        if since is None:
-            return Position(0, 0, 0)
-        at = self.timeline.to_ms(since)
-        segment = self.timeline.segment_of_ms(at)
-        return Position(segment, self.timeline.first_index_at_or_after(segment, at), 0)
+        return seek_position(self.timeline, since)
 
     def scan(
         self,
@@ -545,15 +570,8 @@ class RegistryData:
         limit: int = 500,
     ) -> tuple[list[dict[str, Any]], Position | None]:
         """One page of records and the position of the next record (None on the last page)."""
-        start = self.seek(since)
-        if after is not None and after > start:
-            start = after
-        out: list[dict[str, Any]] = []
-        for pos, record in self.scan(collection, start, kecamatan):
-            if len(out) == limit:
-                return out, pos
-            out.append(record)
-        return out, None
+        start = resume(self.seek(since), after)
+        return take_page(self.scan(collection, start, kecamatan), limit)
 
     def truth(self, kecamatan: str | None = None) -> dict[str, Any]:
         """Exact counts of what the API serves now, for a kecamatan or the whole province."""

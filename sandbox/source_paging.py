@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.households import Households
-from sandbox.registry_data import Position
+from sandbox.registry_data import Position, resume, seek_position, take_page
 
 __all__ = [
     "HouseholdSource",
@@ -76,9 +76,7 @@ def page_entries(
     limit: int,
 ) -> tuple[list[dict[str, Any]], Position | None]:
     """One page of a keyed list sorted by position, and the next page's position."""
-    start = since_ms(since)
-    if after is not None and after > start:
-        start = after
+    start = resume(since_ms(since), after)
     first = bisect.bisect_left(entries, start, key=lambda e: e.position)
     chunk = entries[first : first + limit + 1]
     records = [e.item.record for e in chunk[:limit]]
@@ -100,12 +98,7 @@ class HouseholdSource(ABC):
 
     def seek(self, since: datetime | None) -> Position:
         """The first position whose records' updated_at is >= since."""
-        if since is None:
-            return Position(0, 0, 0)
-        tl = self.households.timeline
-        at = tl.to_ms(since)
-        segment = tl.segment_of_ms(at)
-        return Position(segment, tl.first_index_at_or_after(segment, at), 0)
+        return seek_position(self.households.timeline, since)
 
     def scan(
         self, start: Position, kecamatan: str | None = None, epoch: int | None = None
@@ -138,15 +131,8 @@ class HouseholdSource(ABC):
         limit: int = 500,
     ) -> tuple[list[dict[str, Any]], Position | None]:
         """One page of wire records and the position of the next one (None on the last page)."""
-        start = self.seek(since)
-        if after is not None and after > start:
-            start = after
-        out: list[dict[str, Any]] = []
-        for pos, item in self.scan(start, kecamatan):
-            if len(out) == limit:
-                return out, pos
-            out.append(item.record)
-        return out, None
+        scanned = self.scan(resume(self.seek(since), after), kecamatan)
+        return take_page(((pos, item.record) for pos, item in scanned), limit)
 
     def all_records(
         self, kecamatan: str | None = None, epoch: int | None = None

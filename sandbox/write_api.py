@@ -27,7 +27,7 @@ from sandbox.paging_api import ERRORS, rate_limited, server_error
 from sandbox.state import SandboxState
 from sandbox.stats import OUTCOME_KEY
 
-__all__ = ["IDEMPOTENCY_KEY", "WRITE_ERRORS", "body_schema", "serve_write"]
+__all__ = ["IDEMPOTENCY_KEY", "WRITE_ERRORS", "body_schema", "serve_write", "write_route"]
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -60,6 +60,32 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "required": True,
         "content": {"application/json": {"schema": _inline(schema, defs)}},
+    }
+
+
+def write_route(
+    body: type[BaseModel], receipt: type[BaseModel], *, created: str, key_means: str
+) -> dict[str, Any]:
+    """The OpenAPI options of an idempotent write route: 201/200 receipts, body, key header."""
+    return {
+        "status_code": 201,
+        "responses": {
+            **WRITE_ERRORS,
+            200: {"model": receipt, "description": "Replay: the first receipt."},
+            201: {"model": receipt, "description": created},
+        },
+        "openapi_extra": {
+            "requestBody": body_schema(body),
+            "parameters": [
+                {
+                    "name": IDEMPOTENCY_KEY,
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 255},
+                    "description": key_means,
+                }
+            ],
+        },
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
@@ -13,7 +13,7 @@ from integrations.db import get_engine, upgrade
 from integrations.registry import AGENCY, RegistryClient
 from integrations.settings import get_settings
 from integrations.store import PageCounts, load_regions
-from tasks.source_sync import retry_transient, source_spec, stream_source
+from tasks.source_sync import retry_transient, source_spec, stream_source, sync_partition
 
 
 def sync_collection(
@@ -66,34 +66,14 @@ def sync_registry_partition(
     page_limit: int | None = None,
 ) -> dict[str, Any]:
     """Sync one kabupaten's kecamatan from the registry; returns counts per collection."""
-    logger = get_run_logger()
-    settings = get_settings()
-    key = settings.pii_key.get_secret_value().encode()
-    limit = page_limit or settings.page_limit
-    engine = get_engine()
     result: dict[str, Any] = {"partition": partition, "kecamatan": len(kecamatan)}
-    with RegistryClient.from_settings(settings) as client:
-        for collection in collections:
-            total = sync_collection(
-                engine,
-                client,
-                collection,
-                kecamatan,
-                limit=limit,
-                key=key,
-                full=full_resync,
-                processes=settings.prepare_processes,
-                group_records=settings.commit_records,
-            )
-            result[collection] = total.as_dict()
-            logger.info(
-                "%s %s: %d fetched, %d upserted, %d unchanged, %d quarantined in %d pages",
-                partition,
-                collection,
-                total.fetched,
-                total.upserted,
-                total.unchanged,
-                total.quarantined,
-                total.pages,
-            )
+    with RegistryClient.from_settings(get_settings()) as client:
+        result |= sync_partition(
+            client,
+            (source_spec(AGENCY, c) for c in collections),
+            kecamatan,
+            full_resync=full_resync,
+            page_limit=page_limit,
+            label=lambda spec: f"{partition} {spec.collection}",
+        )
     return result

@@ -9,7 +9,7 @@ rows, quarantine and cursors in one transaction each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,6 +37,7 @@ __all__ = [
     "retry_transient",
     "source_spec",
     "stream_source",
+    "sync_partition",
     "sync_source_partition",
     "sync_sources",
 ]
@@ -204,6 +205,46 @@ def sync_sources(
     )
 
 
+def sync_partition(
+    client: AgencyClient,
+    specs: Iterable[SourceSpec],
+    kecamatan: Sequence[str],
+    *,
+    full_resync: bool,
+    page_limit: int | None,
+    label: Callable[[SourceSpec], str],
+) -> dict[str, Any]:
+    """Stream each source of one partition (logged under `label`); returns counts per collection."""
+    logger = get_run_logger()
+    settings = get_settings()
+    key = settings.pii_key.get_secret_value().encode()
+    engine = get_engine()
+    counts: dict[str, Any] = {}
+    for spec in specs:
+        total = stream_source(
+            engine,
+            client,
+            spec,
+            list(kecamatan) if spec.partitioned else None,
+            limit=page_limit or settings.page_limit,
+            key=key,
+            full=full_resync,
+            processes=settings.prepare_processes,
+            group_records=settings.commit_records,
+        )
+        counts[spec.collection] = total.as_dict()
+        logger.info(
+            "%s: %d fetched, %d upserted, %d unchanged, %d quarantined in %d pages",
+            label(spec),
+            total.fetched,
+            total.upserted,
+            total.unchanged,
+            total.quarantined,
+            total.pages,
+        )
+    return counts
+
+
 def retry_transient(_task: Any, _run: TaskRun, state: State) -> bool:
     """Retry a partition only on a transient agency error (the client retried each request)."""
     try:
@@ -236,37 +277,18 @@ def sync_source_partition(
     Returns counts per collection, never records. Collections read whole (office decisions)
     ignore `kecamatan` and use the partition "all".
     """
-    logger = get_run_logger()
-    settings = get_settings()
     unknown = [c for c in collections if c not in READ_COLLECTIONS.get(agency, ())]
     if unknown:
         raise ValueError(f"{agency} has no collection {', '.join(map(repr, unknown))}")
     specs = [source_spec(agency, c) for c in collections]
-    key = settings.pii_key.get_secret_value().encode()
-    engine = get_engine()
     result: dict[str, Any] = {"agency": agency, "partition": partition, "kecamatan": len(kecamatan)}
-    with AgencyClient.for_agency(agency, settings) as client:
-        for spec in specs:
-            total = stream_source(
-                engine,
-                client,
-                spec,
-                list(kecamatan) if spec.partitioned else None,
-                limit=page_limit or settings.page_limit,
-                key=key,
-                full=full_resync,
-                processes=settings.prepare_processes,
-                group_records=settings.commit_records,
-            )
-            result[spec.collection] = total.as_dict()
-            logger.info(
-                "%s %s: %d fetched, %d upserted, %d unchanged, %d quarantined in %d pages",
-                spec.source,
-                partition,
-                total.fetched,
-                total.upserted,
-                total.unchanged,
-                total.quarantined,
-                total.pages,
-            )
+    with AgencyClient.for_agency(agency, get_settings()) as client:
+        result |= sync_partition(
+            client,
+            specs,
+            kecamatan,
+            full_resync=full_resync,
+            page_limit=page_limit,
+            label=lambda spec: f"{spec.source} {partition}",
+        )
     return result

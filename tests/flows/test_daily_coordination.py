@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from deployments.coordination_truth import CHECK_SENDER, check_scores, store_figures
-from deployments.demo import DEMO_START, point_settings_at
+from deployments.demo import DEMO_START
 from deployments.run_audit import audit_flow_tree
 from flows.daily_coordination import daily_coordination
 from flows.sync_registry import SyncScope
 from integrations.db import get_engine
 from integrations.handoff_outbox import DELIVERY
 from integrations.handoff_store import HANDOFF
-from integrations.settings import get_settings
+from integrations.settings import AGENCIES, get_settings
 from models.handoffs import HandoffKind
 from models.wilayah import get_region_registry
 from sandbox.config import (
@@ -62,7 +62,11 @@ def sandbox(
     ):
         monkeypatch.setenv("CETTAR_DATA_DIR", str(tmp_path))
         monkeypatch.setenv("CETTAR_HTTP_BACKOFF_BASE_S", "0.01")
-        point_settings_at(store_url, root)
+        monkeypatch.setenv("CETTAR_DATABASE_URL", store_url)
+        for agency in AGENCIES:
+            monkeypatch.setenv(f"CETTAR_{agency.upper()}_URL", f"{root}/{agency}")
+        get_settings.cache_clear()
+        get_engine.cache_clear()
         try:
             yield admin
         finally:

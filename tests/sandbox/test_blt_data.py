@@ -5,38 +5,24 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from pydantic import ValidationError
 
 from models.contracts.desa import BltRecipient
 from sandbox.bad_records import BltBadKind
 from sandbox.blt_data import BLT_PLANTS
-from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData
+from tests.sandbox.conftest import bad_kinds, coordination_data
 
 
 @pytest.fixture(scope="module")
 def data() -> CoordinationData:
     """6,000 households with many broken BLT records."""
-    config = SandboxConfig(
-        registry=RegistryDataConfig(households=6000),
-        coordination=CoordinationConfig(bad_rate=0.2),
-    )
-    return CoordinationData.from_config(config)
+    return coordination_data(6000, bad_rate=0.2)
 
 
 def test_every_bad_record_fails_the_contract_and_every_good_one_passes(
     data: CoordinationData,
 ) -> None:
-    kinds = Counter[str]()
-    for item in data.blt.all_records():
-        try:
-            BltRecipient.model_validate(item.record)
-            valid = True
-        except ValidationError:
-            valid = False
-        assert valid == (item.bad is None), (item.record, item.bad)
-        if item.bad is not None:
-            kinds[item.bad] += 1
+    kinds = bad_kinds(data.blt.all_records(), BltRecipient)
     assert set(kinds) == {k.value for k in BltBadKind}
 
 

@@ -7,46 +7,33 @@ from datetime import date
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from models.contracts.pertanian import FarmerNeed
 from sandbox.bad_records import FarmerBadKind
-from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData
 from sandbox.farmer_data import FARMER_PLANTS
 from sandbox.source_paging import SourceRecord
+from tests.sandbox.conftest import bad_kinds, coordination_data
 
 
 @pytest.fixture(scope="module")
 def data() -> CoordinationData:
     """2,000 households with many broken lines and many plants."""
-    config = SandboxConfig(
-        registry=RegistryDataConfig(households=2000),
-        coordination=CoordinationConfig(
-            bad_rate=0.1,
-            farmer_two_groups_rate=0.1,
-            farmer_over_cap_rate=0.1,
-            farmer_exact_cap_rate=0.1,
-            farmer_cross_season_rate=0.1,
-            duplicate_nik_rate=0.3,
-        ),
+    return coordination_data(
+        2000,
+        bad_rate=0.1,
+        farmer_two_groups_rate=0.1,
+        farmer_over_cap_rate=0.1,
+        farmer_exact_cap_rate=0.1,
+        farmer_cross_season_rate=0.1,
+        duplicate_nik_rate=0.3,
     )
-    return CoordinationData.from_config(config)
 
 
 def test_every_bad_line_fails_the_contract_and_every_good_one_passes(
     data: CoordinationData,
 ) -> None:
-    kinds = Counter[str]()
-    for item in data.farmers.all_records():
-        try:
-            FarmerNeed.model_validate(item.record)
-            valid = True
-        except ValidationError:
-            valid = False
-        assert valid == (item.bad is None), (item.record, item.bad)
-        if item.bad is not None:
-            kinds[item.bad] += 1
+    kinds = bad_kinds(data.farmers.all_records(), FarmerNeed)
     assert set(kinds) == {k.value for k in FarmerBadKind}
 
 

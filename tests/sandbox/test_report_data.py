@@ -6,38 +6,24 @@ from collections import Counter
 from datetime import date, datetime
 
 import pytest
-from pydantic import ValidationError
 
 from models.contracts.pkh import FacilitatorReport
 from sandbox.bad_records import ReportBadKind
-from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData
 from sandbox.report_data import REPORT_PLANTS
+from tests.sandbox.conftest import bad_kinds, coordination_data
 
 
 @pytest.fixture(scope="module")
 def data() -> CoordinationData:
     """5,000 households with many broken reports."""
-    config = SandboxConfig(
-        registry=RegistryDataConfig(households=5000),
-        coordination=CoordinationConfig(bad_rate=0.25),
-    )
-    return CoordinationData.from_config(config)
+    return coordination_data(5000, bad_rate=0.25)
 
 
 def test_every_bad_report_fails_the_contract_and_every_good_one_passes(
     data: CoordinationData,
 ) -> None:
-    kinds = Counter[str]()
-    for item in data.reports.all_records():
-        try:
-            FacilitatorReport.model_validate(item.record)
-            valid = True
-        except ValidationError:
-            valid = False
-        assert valid == (item.bad is None), (item.record, item.bad)
-        if item.bad is not None:
-            kinds[item.bad] += 1
+    kinds = bad_kinds(data.reports.all_records(), FacilitatorReport)
     assert set(kinds) == {k.value for k in ReportBadKind}
 
 

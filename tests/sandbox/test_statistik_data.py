@@ -11,19 +11,14 @@ from pydantic import ValidationError
 from models.contracts.statistik import DATA_REQUESTS, SUBMISSIONS, DataRequest, DataSubmission
 from models.workdays import default_calendar
 from sandbox.bad_records import RequestBadKind, SubmissionBadKind
-from sandbox.config import CoordinationConfig, RegistryDataConfig, SandboxConfig
-from sandbox.coordination_data import CoordinationData
 from sandbox.statistik_data import REQUEST_DUE_WORKDAYS, StatistikData
+from tests.sandbox.conftest import coordination_data
 
 
 @pytest.fixture(scope="module")
 def statistik() -> StatistikData:
     """Requests of the whole province with many broken records."""
-    config = SandboxConfig(
-        registry=RegistryDataConfig(households=100),
-        coordination=CoordinationConfig(bad_rate=0.1),
-    )
-    return CoordinationData.from_config(config).statistik
+    return coordination_data(100, bad_rate=0.1).statistik
 
 
 def _valid(model: type[DataRequest] | type[DataSubmission], record: dict[str, object]) -> bool:
