@@ -26,7 +26,7 @@ from integrations.prefetch import prefetch
 from integrations.settings import get_settings
 from integrations.source_store import write_source_page
 from integrations.store import CursorState, PageCounts, load_cursor
-from integrations.workers import ordered_map
+from integrations.workers import ordered_map, tune_collector_for_bulk
 from models.contracts.kecamatan import DECISIONS
 from models.source_rows import PREPARE, PreparedPage, PrepareFn, source_name
 
@@ -135,6 +135,7 @@ def stream_source(
     """
     if client.agency != spec.agency:
         raise ValueError(f"a {client.agency} client cannot read {spec.source}")
+    tune_collector_for_bulk()
     partitions: list[tuple[str, str | None]] = (
         [(ALL, None)] if kecamatan is None else [(kec, kec) for kec in kecamatan]
     )
