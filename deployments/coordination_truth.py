@@ -120,7 +120,7 @@ def store_figures(engine: Engine, as_of: datetime) -> dict[str, Any]:
             "backlog": r.backlog,
             "overdue": r.overdue,
             "escalations": r.escalations,
-            "score": r.rank,
+            "rank": r.rank,
         }
         for r in card.worst(5)
     ]

@@ -259,7 +259,7 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
     console.print(table)
 
     checks = Table(title="Cross-programme checks against the planted conflicts")
-    for col in ("check", "planted", "found", "precision", "recall"):
+    for col in ("check", "in the truth", "found", "precision", "recall"):
         checks.add_column(col, justify="left" if col == "check" else "right")
     for kind, s in result["checks_precision_recall"].items():
         checks.add_row(
@@ -296,7 +296,7 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
     )
 
     worst = Table(title="Five worst kecamatan (scorecard)")
-    for col in ("kecamatan", "name", "backlog", "overdue", "escalated", "score"):
+    for col in ("kecamatan", "name", "backlog", "overdue", "escalated", "rank"):
         worst.add_column(col, justify="left" if col in ("kecamatan", "name") else "right")
     for w in result["worst_kecamatan"]:
         worst.add_row(
@@ -305,7 +305,7 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
             f"{w['backlog']:,}",
             f"{w['overdue']:,}",
             f"{w['escalations']:,}",
-            f"{w['score']}",
+            f"{w['rank']}",
         )
     console.print(worst)
     files = result["scorecard_files"]
