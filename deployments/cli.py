@@ -53,9 +53,14 @@ def demo(
     inbox_faults: Annotated[
         bool, typer.Option(help="Make the office inbox fail 20 % of posts (5xx, 429, drops).")
     ] = False,
+    verbose: Annotated[bool, typer.Option(help="Also print every run's log lines.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run two days of daily coordination on a seeded province sample and check them."""
+    if not verbose:
+        # The runs' INFO lines still reach the Prefect API (and the UI); the terminal shows
+        # the summary, warnings and errors. Set before Prefect configures its logging.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     from deployments.demo import run_demo
 
     code = run_demo(

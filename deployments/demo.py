@@ -119,8 +119,8 @@ def run_demo(
     with _status(console, as_json, "Starting the Prefect server…"):
         server: PrefectServer = ensure_server(settings, configured_url=configured_prefect_url())
     if not as_json:
-        verb = "started" if server.started_here else "using"
-        console.print(f"[green]✓[/] Prefect API {verb} at {server.api_url}")
+        how = "started" if server.started_here else "already running"
+        console.print(f"[green]✓[/] Prefect API at {server.api_url} ({how})")
 
     config = demo_config(households, seed, inbox_faults)
     days: list[dict[str, Any]] = []
