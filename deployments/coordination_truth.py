@@ -12,20 +12,15 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from integrations.handoff_store import verify_audit
+from integrations.handoff_store import DELIVERY, HANDOFF, PROPOSAL, overdue_pages, verify_audit
 from models.checks import precision_recall
-from models.handoffs import HandoffKind, HandoffState, Office, handoff_key, needs_escalation
+from models.handoffs import HandoffKind, HandoffState, Office, handoff_key
 from models.identity import id_token
-from models.tables import Handoff, HandoffDelivery, UpdateProposal
 from models.wilayah import get_region_registry
-
-HANDOFF = Handoff.__table__  # type: ignore[attr-defined]
-DELIVERY = HandoffDelivery.__table__  # type: ignore[attr-defined]
-PROPOSAL = UpdateProposal.__table__  # type: ignore[attr-defined]
+from tasks.checks import SENDER as CHECK_SENDER
 
 # Findings about a household name it by its registry id; all others by a person's token.
 _BY_RECORD_ID = {HandoffKind.HOUSEHOLD_UPDATE_VERIFICATION.value}
-CHECK_SENDER = "cettar-hub"
 
 
 def _subject(kind: str, subject: str, key: bytes) -> str:
@@ -97,19 +92,7 @@ def store_figures(engine: Engine, as_of: datetime) -> dict[str, Any]:
             select(func.count()).where(PROPOSAL.c.status == "sent")
         ).scalar_one()
         # Every handoff still due for escalation on the last day must have been escalated.
-        late = sum(
-            1
-            for state, due in conn.execute(
-                select(HANDOFF.c.state, HANDOFF.c.due_date).where(
-                    HANDOFF.c.state.in_(
-                        [HandoffState.OPEN, HandoffState.DELIVERED, HandoffState.ACKNOWLEDGED]
-                    ),
-                    # Kabupaten and agency desks have no office above them to escalate to.
-                    HANDOFF.c.office.like("kecamatan:%") | HANDOFF.c.office.like("desa:%"),
-                )
-            )
-            if needs_escalation(state, due, as_of)
-        )
+        late = sum(len(rows) for rows in overdue_pages(conn, as_of))
         audit = verify_audit(conn)
     card = build_scorecard(engine, as_of)
     names = get_region_registry()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -240,11 +241,7 @@ def _result(
 
 
 def _merge(dicts: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return out
+    return dict(sum((Counter(d) for d in dicts), Counter[str]()))
 
 
 def _print_summary(console: Console, result: dict[str, Any], server: PrefectServer) -> None:

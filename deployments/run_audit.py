@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -119,7 +120,7 @@ def audit_flow_run(flow_run_id: UUID, expected_tasks: int, wait_s: float = 60.0)
         flow_run_id=flow_run_id,
         flow_state=(flow_run.state.name if flow_run.state else None) or "unknown",
         task_runs=len(runs),
-        task_states=states,
+        task_states=dict(states),
         log_lines=len(logs),
         artifacts=len(artifacts),
         events=len(events),
@@ -171,13 +172,8 @@ def audit_flow_tree(root_id: UUID) -> TreeRecord:
         seen.append(run_id)
         pending.extend(child.id for child in _children(run_id))
     records = [audit_flow_run(run_id, expected_tasks=0, wait_s=0) for run_id in seen]
-    states: dict[str, int] = {}
-    clear: dict[str, int] = {}
-    for r in records:
-        for name, n in r.task_states.items():
-            states[name] = states.get(name, 0) + n
-        for name, n in r.clear_ids.items():
-            clear[name] = clear.get(name, 0) + n
+    states = sum((Counter(r.task_states) for r in records), Counter[str]())
+    clear = sum((Counter(r.clear_ids) for r in records), Counter[str]())
     not_completed = [
         f"{r.flow_run_id}: {r.flow_state}" for r in records if r.flow_state != "Completed"
     ]
@@ -185,10 +181,10 @@ def audit_flow_tree(root_id: UUID) -> TreeRecord:
     return TreeRecord(
         flow_runs=len(records),
         task_runs=sum(r.task_runs for r in records),
-        task_states=states,
+        task_states=dict(states),
         log_lines=sum(r.log_lines for r in records),
         artifacts=sum(r.artifacts for r in records),
         events=sum(r.events for r in records),
-        clear_ids=clear,
+        clear_ids=dict(clear),
         not_completed=not_completed,
     )

@@ -15,10 +15,11 @@ from flows.collect_reports import collect_facilitator_reports
 from flows.dispatch_handoffs import dispatch_handoffs
 from flows.kecamatan_scorecard import kecamatan_scorecard
 from flows.sync_registry import WHOLE_PROVINCE, SyncScope, sync_registry
-from flows.sync_sources import sync_sources_flow
+from flows.sync_sources import DEFAULT_AGENCIES, SourceAgency, sync_sources_flow
 from models.identity import mask_ids_in_text
 
-SOURCE_AGENCIES = ("desa", "pertanian", "statistik")
+# The offices' decisions are pulled by dispatch-handoffs, right before they are applied.
+SOURCE_AGENCIES = [a for a in DEFAULT_AGENCIES if a is not SourceAgency.kecamatan]
 
 
 class CoordinationIncomplete(RuntimeError):
@@ -63,9 +64,7 @@ def daily_coordination(
         ),
         (
             "sync-sources",
-            lambda: sync_sources_flow(
-                scope=scope, agencies=list(SOURCE_AGENCIES), return_state=True
-            ),
+            lambda: sync_sources_flow(scope=scope, agencies=SOURCE_AGENCIES, return_state=True),
         ),
         (
             "check-programme-overlaps",

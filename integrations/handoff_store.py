@@ -71,6 +71,7 @@ __all__ = [
     "handoff_audit",
     "keyset_pages",
     "list_handoffs",
+    "overdue_pages",
     "proposal_id",
     "reconciliation",
     "safe_text",
@@ -502,25 +503,30 @@ def create_handoffs(
 # --- escalation ------------------------------------------------------------------------------
 
 
-def escalate_overdue(conn: Connection, now: datetime, calendar: WorkCalendar | None = None) -> int:
-    """Escalate overdue kecamatan and desa handoffs to their kabupaten/kota; returns how many."""
-    chain = ChainWriter(conn)
+def overdue_pages(
+    conn: Connection, now: datetime, calendar: WorkCalendar | None = None
+) -> Iterator[list[Any]]:
+    """Pages of kecamatan and desa handoffs that are overdue on working days and escalatable."""
     cal = calendar or default_calendar()
-    today = local_date(now)
     escalatable = sorted(s.value for s in ESCALATABLE_STATES)
     # A superset in SQL (due before today, a regional office below the kabupaten); the
     # working-day rule, which moves a due date that fell on a day off, decides in Python.
     base = select(HANDOFF.c.id, HANDOFF.c.state, HANDOFF.c.due_date, HANDOFF.c.office).where(
         HANDOFF.c.state.in_(escalatable),
-        HANDOFF.c.due_date < today,
+        HANDOFF.c.due_date < local_date(now),
         or_(HANDOFF.c.office.like("kecamatan:%"), HANDOFF.c.office.like("desa:%")),
     )
-    escalated = 0
     for rows in keyset_pages(conn, base, HANDOFF.c.id):
+        yield [row for row in rows if needs_escalation(row.state, row.due_date, now, cal)]
+
+
+def escalate_overdue(conn: Connection, now: datetime, calendar: WorkCalendar | None = None) -> int:
+    """Escalate overdue kecamatan and desa handoffs to their kabupaten/kota; returns how many."""
+    chain = ChainWriter(conn)
+    escalated = 0
+    for rows in overdue_pages(conn, now, calendar):
         changes: list[Change] = []
         for row in rows:
-            if not needs_escalation(row.state, row.due_date, now, cal):
-                continue
             target = Office.parse(row.office).escalation_target
             if target is None:
                 continue

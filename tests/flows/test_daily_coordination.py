@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from deployments.coordination_truth import CHECK_SENDER, check_scores, store_figures
+from deployments.coordination_truth import check_scores, store_figures
 from deployments.demo import DEMO_START
 from deployments.run_audit import audit_flow_tree
 from flows.daily_coordination import daily_coordination
@@ -33,6 +33,7 @@ from sandbox.config import (
 from sandbox.inbox import office_profile
 from sandbox.server import serve_in_thread
 from sandbox.truth import coordination_truth
+from tasks.checks import SENDER
 
 KABUPATEN = ["35.07", "35.09"]  # Kab. Malang and Kab. Jember: desa and kelurahan both
 CONFIG = SandboxConfig(
@@ -114,7 +115,7 @@ def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
         origin_of_escalated = set(
             conn.scalars(
                 select(HANDOFF.c.origin_office).where(
-                    HANDOFF.c.escalated_at.is_not(None), HANDOFF.c.sender == CHECK_SENDER
+                    HANDOFF.c.escalated_at.is_not(None), HANDOFF.c.sender == SENDER
                 )
             )
         )
