@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from models.identity import mask_ids_in_text
+from models.identity import HEX_DIGEST, mask_ids_in_text
 from models.wilayah import normalise_region_code
 from models.workdays import JAKARTA, WorkCalendar, due_date, is_overdue
 
@@ -240,12 +240,11 @@ def plan_transition(
 # A clear NIK or No. KK shows up as a run of 16 or more digits. Hex digests (tokens, keys,
 # hashes) are set aside first: by chance they often hold such runs, and they reveal nothing.
 _LONG_DIGITS = re.compile(r"[0-9]{16,}")
-_HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 
 
 def has_clear_id(text: str) -> bool:
     """True when text holds a run of 16+ digits outside hex digests: a clear NIK/No. KK or NIP."""
-    return _LONG_DIGITS.search(_HEX_DIGEST.sub(" ", text)) is not None
+    return _LONG_DIGITS.search(HEX_DIGEST.sub(" ", text)) is not None
 
 
 _KEY_VERSION = "handoff-key/1"

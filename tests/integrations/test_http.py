@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from integrations.http import (
     build_client,
     parse_retry_after,
     raise_for_status,
+    tls_context,
 )
 from integrations.settings import Settings
 
@@ -613,3 +615,15 @@ def test_waits_between_attempts_do_not_hold_a_slot() -> None:
         assert client.get("/v1/slow").status_code == 200
     assert release.is_set()
     assert calls == ["/registry/v1/slow", "/registry/v1/fast", "/registry/v1/slow"]
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    first, second = RetryingTransport(), RetryingTransport()
+    try:
+        pools = [t.inner._pool for t in (first, second)]  # type: ignore[attr-defined]
+        assert pools[0]._ssl_context is pools[1]._ssl_context is tls_context()
+        assert tls_context().verify_mode is ssl.CERT_REQUIRED
+        assert tls_context().check_hostname
+    finally:
+        first.close()
+        second.close()

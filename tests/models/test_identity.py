@@ -304,13 +304,24 @@ def test_mask_ids_in_text() -> None:
     )
     for untouched in (GOOD[:15], GOOD + "1", "id 123456789012345678 end"):
         assert mask_ids_in_text(untouched) == untouched
+    # Hex digests keep their digit runs (one in 200 has 16 in a row); ids beside them do not.
+    digest = "308ca31d289f470b7374995140670655"
+    assert mask_ids_in_text(f"handoff {digest}: nik {GOOD}") == (
+        f"handoff {digest}: nik 3578••••••••0001"
+    )
+    assert mask_ids_in_text(f"x{GOOD}y {digest}") == f"x3578••••••••0001y {digest}"
 
 
 def test_id_token() -> None:
     key = b"k" * 32
     token = id_token(GOOD, key)
     assert re.fullmatch(r"[0-9a-f]{32}", token)
-    assert token == hmac.new(key, GOOD.encode(), hashlib.sha256).hexdigest()[:32]
+    tag = hmac.new(key, b"kecamatan:" + GOOD[:6].encode(), hashlib.sha256).hexdigest()[:4]
+    assert token == tag + hmac.new(key, GOOD.encode(), hashlib.sha256).hexdigest()[:28]
+    # Ids of one kecamatan share the tag (clustered indexes); other kecamatan do not.
+    assert id_token("3578010101900002", key)[:4] == tag
+    assert id_token("3578020101900001", key)[:4] != tag
+    assert GOOD[:6] not in token
     assert id_token("3578 0101 0190 0001", key) == token
     assert id_token(GOOD, b"other key") != token
     assert id_token("3578010101900002", key) != token
