@@ -19,11 +19,13 @@ class Page(BaseModel, Generic[T]):
 
 
 class RawPage(BaseModel):
-    """A page whose records are kept as plain dicts, validated one by one later."""
+    """A page whose records are kept as parsed, validated one by one later."""
 
     model_config = ConfigDict(extra="ignore")
 
-    data: list[dict[str, Any]]
+    # Any, not dict: records pass through uncopied, and a record that is not even an object
+    # is quarantined on its own instead of failing the page.
+    data: list[Any]
     next_cursor: str | None = None
 
 
