@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
-from integrations.db import _fast_bind, _newest_per_key, upgrade, upsert_newer
+from integrations.db import _newest_per_key, upgrade, upsert_newer
 from integrations.store import CursorState, load_cursor, load_regions, quarantine, save_cursor
 from models.tables import Household, Quarantine, Region
 from models.validation import Reason, Rejection
@@ -134,37 +133,6 @@ def test_bulk_path_stores_values_exactly_as_sqlalchemy_does(store: Engine) -> No
         conn.execute(insert(HH), [{**row, "id": "HH-2"}])
         stored = conn.execute(text("select updated_at from household order by id")).scalars().all()
     assert stored[0] == stored[1]
-
-
-def test_fast_date_binds_write_what_sqlalchemy_writes() -> None:
-    dialect = sqlite_dialect.dialect()
-    plus7 = timezone(timedelta(hours=7))
-    for impl, values in (
-        (
-            sqlite_dialect.DATETIME(),
-            [
-                datetime(2026, 1, 5, 8, 30, tzinfo=UTC),
-                datetime(2026, 1, 5, 8, 30, 1, 250, tzinfo=plus7),
-                datetime(1, 1, 1),
-                datetime(999, 12, 31, 23, 59, 59, 999999),
-                date(2026, 2, 28),  # a date in a DATETIME column: SQLAlchemy's own path
-            ],
-        ),
-        (
-            sqlite_dialect.DATE(),
-            [date(2026, 2, 28), date(1, 1, 1), datetime(2026, 2, 28, 13, 0, tzinfo=UTC)],
-        ),
-    ):
-        slow = impl.bind_processor(dialect)
-        assert slow is not None
-        fast = _fast_bind(impl, slow)
-        assert fast is not slow
-        for value in values:
-            assert fast(value) == slow(value), value
-    custom = sqlite_dialect.DATETIME(truncate_microseconds=True)
-    slow = custom.bind_processor(dialect)
-    assert slow is not None
-    assert _fast_bind(custom, slow) is slow
 
 
 def test_newest_per_key_keeps_the_newest_of_each_key_in_first_seen_order() -> None:
