@@ -34,7 +34,9 @@ from sqlalchemy import (
     true,
 )
 
-from integrations.store import stored_utc, to_utc
+from integrations.handoff_store import HANDOFF, REPORT
+from integrations.registry_store import ENROLMENT, HOUSEHOLD, MEMBER
+from integrations.store import CURSOR, QUARANTINE, stored_utc, to_utc
 from models.checks import (
     DEFAULT_LAND_CAP_HA,
     BltRecipient,
@@ -47,10 +49,7 @@ from models.contracts.pkh import ReportKind
 from models.contracts.registry import EnrolmentStatus, MemberStatus, Programme
 from models.scorecard import OVERLAP_KINDS, HandoffRow, SourceCounts
 from models.tables import BltRecipient as BltTable
-from models.tables import Enrolment as EnrolmentTable
-from models.tables import FacilitatorReport as ReportTable
 from models.tables import FarmerNeed as FarmerTable
-from models.tables import Handoff, Household, Member, Quarantine, SyncCursor
 from models.wilayah import KodeKecamatan, KodeWilayah
 
 __all__ = [
@@ -68,15 +67,8 @@ __all__ = [
     "load_source_counts",
 ]
 
-ENR = EnrolmentTable.__table__  # type: ignore[attr-defined]
 BLT = BltTable.__table__  # type: ignore[attr-defined]
-REP = ReportTable.__table__  # type: ignore[attr-defined]
 FARM = FarmerTable.__table__  # type: ignore[attr-defined]
-MEM = Member.__table__  # type: ignore[attr-defined]
-HH = Household.__table__  # type: ignore[attr-defined]
-HANDOFF = Handoff.__table__  # type: ignore[attr-defined]
-QUARANTINE = Quarantine.__table__  # type: ignore[attr-defined]
-CURSOR = SyncCursor.__table__  # type: ignore[attr-defined]
 
 BLT_OFF_LIST = "removed"
 """BLT-DD list status of a KPM taken off the list: no longer a recipient, never checked."""
@@ -160,17 +152,17 @@ def _listed(period: str) -> ColumnElement[bool]:
 
 
 def _active(period: str) -> ColumnElement[bool]:
-    return and_(ENR.c.period == period, ENR.c.status == "active")
+    return and_(ENROLMENT.c.period == period, ENROLMENT.c.status == "active")
 
 
 _ENR_COLUMNS = (
-    ENR.c.nik_token,
-    ENR.c.kk_token,
-    ENR.c.programme,
-    ENR.c.period,
-    ENR.c.status,
-    ENR.c.desa_code,
-    ENR.c.household_id,
+    ENROLMENT.c.nik_token,
+    ENROLMENT.c.kk_token,
+    ENROLMENT.c.programme,
+    ENROLMENT.c.period,
+    ENROLMENT.c.status,
+    ENROLMENT.c.desa_code,
+    ENROLMENT.c.household_id,
 )
 
 
@@ -193,10 +185,10 @@ def load_blt_overlap_inputs(
     sc = _scope(scope)
     # Empty tokens never match in the pure check; equality with "" is excluded the same way.
     enrolled_nik = exists().where(
-        _active(period), ENR.c.nik_token == BLT.c.nik_token, ENR.c.nik_token != ""
+        _active(period), ENROLMENT.c.nik_token == BLT.c.nik_token, ENROLMENT.c.nik_token != ""
     )
     enrolled_kk = exists().where(
-        _active(period), ENR.c.kk_token == BLT.c.kk_token, ENR.c.kk_token != ""
+        _active(period), ENROLMENT.c.kk_token == BLT.c.kk_token, ENROLMENT.c.kk_token != ""
     )
     subjects = select(BLT.c.nik_token).where(
         _listed(period), or_(enrolled_nik, enrolled_kk), sc.covers(BLT.c.kecamatan_code)
@@ -218,11 +210,17 @@ def load_blt_overlap_inputs(
         .where(
             _active(period),
             or_(
-                and_(ENR.c.nik_token != "", ENR.c.nik_token.in_(select(subject_rows.c.nik_token))),
-                and_(ENR.c.kk_token != "", ENR.c.kk_token.in_(select(subject_rows.c.kk_token))),
+                and_(
+                    ENROLMENT.c.nik_token != "",
+                    ENROLMENT.c.nik_token.in_(select(subject_rows.c.nik_token)),
+                ),
+                and_(
+                    ENROLMENT.c.kk_token != "",
+                    ENROLMENT.c.kk_token.in_(select(subject_rows.c.kk_token)),
+                ),
             ),
         )
-        .order_by(ENR.c.id),
+        .order_by(ENROLMENT.c.id),
     )
     return BltOverlapInputs(
         blt=[
@@ -243,7 +241,7 @@ def load_blt_overlap_inputs(
 
 
 def _living() -> ColumnElement[bool]:
-    return and_(MEM.c.status != "deceased", MEM.c.nik_token != "")
+    return and_(MEMBER.c.status != "deceased", MEMBER.c.nik_token != "")
 
 
 def load_multiple_household_people(
@@ -253,23 +251,23 @@ def load_multiple_household_people(
     sc = _scope(scope)
     # Two desa imply two households (a household lies in one desa): counting households
     # on the member table alone finds every candidate without joining 20 M rows.
-    grouped = select(MEM.c.nik_token).where(_living())
+    grouped = select(MEMBER.c.nik_token).where(_living())
     if not sc.is_province:
         in_scope = (
-            select(MEM.c.nik_token)
-            .join(HH, HH.c.id == MEM.c.household_id)
-            .where(_living(), sc.covers(HH.c.kecamatan_code))
+            select(MEMBER.c.nik_token)
+            .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
+            .where(_living(), sc.covers(HOUSEHOLD.c.kecamatan_code))
         )
-        grouped = grouped.where(MEM.c.nik_token.in_(in_scope))
-    candidates = grouped.group_by(MEM.c.nik_token).having(
-        func.count(distinct(MEM.c.household_id)) > 1
+        grouped = grouped.where(MEMBER.c.nik_token.in_(in_scope))
+    candidates = grouped.group_by(MEMBER.c.nik_token).having(
+        func.count(distinct(MEMBER.c.household_id)) > 1
     )
     rows = _rows(
         conn,
-        select(MEM.c.nik_token, MEM.c.household_id, HH.c.desa_code, MEM.c.status)
-        .join(HH, HH.c.id == MEM.c.household_id)
-        .where(_living(), MEM.c.nik_token.in_(candidates))
-        .order_by(MEM.c.id),
+        select(MEMBER.c.nik_token, MEMBER.c.household_id, HOUSEHOLD.c.desa_code, MEMBER.c.status)
+        .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
+        .where(_living(), MEMBER.c.nik_token.in_(candidates))
+        .order_by(MEMBER.c.id),
     )
     return [_person(r) for r in rows]
 
@@ -296,13 +294,13 @@ class DeceasedOrMovedInputs:
 
 
 _REPORT_COLUMNS = (
-    REP.c.id,
-    REP.c.kind,
-    REP.c.nik_token,
-    REP.c.household_id,
-    REP.c.kecamatan_code,
-    REP.c.facilitator_id,
-    REP.c.reported_on,
+    REPORT.c.id,
+    REPORT.c.kind,
+    REPORT.c.nik_token,
+    REPORT.c.household_id,
+    REPORT.c.kecamatan_code,
+    REPORT.c.facilitator_id,
+    REPORT.c.reported_on,
 )
 
 
@@ -324,43 +322,43 @@ def load_deceased_or_moved_inputs(
     """Active enrolments of the period whose pengurus is reported or registered dead or moved."""
     sc = _scope(scope)
     reported = exists().where(
-        REP.c.nik_token == ENR.c.nik_token,
+        REPORT.c.nik_token == ENROLMENT.c.nik_token,
         or_(
-            REP.c.kind == "deceased",
-            and_(REP.c.kind == "moved", REP.c.household_id == ENR.c.household_id),
+            REPORT.c.kind == "deceased",
+            and_(REPORT.c.kind == "moved", REPORT.c.household_id == ENROLMENT.c.household_id),
         ),
     )
     registered = exists().where(
-        MEM.c.nik_token == ENR.c.nik_token,
+        MEMBER.c.nik_token == ENROLMENT.c.nik_token,
         or_(
-            MEM.c.status == "deceased",
-            and_(MEM.c.status == "moved", MEM.c.household_id == ENR.c.household_id),
+            MEMBER.c.status == "deceased",
+            and_(MEMBER.c.status == "moved", MEMBER.c.household_id == ENROLMENT.c.household_id),
         ),
     )
-    subjects = select(ENR.c.nik_token).where(
+    subjects = select(ENROLMENT.c.nik_token).where(
         _active(period),
-        ENR.c.nik_token != "",
+        ENROLMENT.c.nik_token != "",
         or_(reported, registered),
-        sc.covers(ENR.c.kecamatan_code),
+        sc.covers(ENROLMENT.c.kecamatan_code),
     )
     enrolments = _rows(
         conn,
         select(*_ENR_COLUMNS)
-        .where(_active(period), ENR.c.nik_token.in_(subjects))
-        .order_by(ENR.c.id),
+        .where(_active(period), ENROLMENT.c.nik_token.in_(subjects))
+        .order_by(ENROLMENT.c.id),
     )
     reports = _rows(
         conn,
         select(*_REPORT_COLUMNS)
-        .where(REP.c.kind.in_(("deceased", "moved")), REP.c.nik_token.in_(subjects))
-        .order_by(REP.c.id),
+        .where(REPORT.c.kind.in_(("deceased", "moved")), REPORT.c.nik_token.in_(subjects))
+        .order_by(REPORT.c.id),
     )
     people = _rows(
         conn,
-        select(MEM.c.nik_token, MEM.c.household_id, HH.c.desa_code, MEM.c.status)
-        .join(HH, HH.c.id == MEM.c.household_id)
-        .where(MEM.c.status.in_(("deceased", "moved")), MEM.c.nik_token.in_(subjects))
-        .order_by(MEM.c.id),
+        select(MEMBER.c.nik_token, MEMBER.c.household_id, HOUSEHOLD.c.desa_code, MEMBER.c.status)
+        .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
+        .where(MEMBER.c.status.in_(("deceased", "moved")), MEMBER.c.nik_token.in_(subjects))
+        .order_by(MEMBER.c.id),
     )
     return DeceasedOrMovedInputs(
         reports=[_report(r) for r in reports],
@@ -434,26 +432,26 @@ def load_household_update_reports(
 ) -> list[FacilitatorReport]:
     """Household-update reports (since a day), whole per household and day when scoped."""
     sc = _scope(scope)
-    base = and_(REP.c.kind == "household_update", REP.c.household_id != "")
+    base = and_(REPORT.c.kind == "household_update", REPORT.c.household_id != "")
     if reported_since is not None:
-        base = and_(base, REP.c.reported_on >= reported_since)
+        base = and_(base, REPORT.c.reported_on >= reported_since)
     stmt = select(*_REPORT_COLUMNS).where(base)
     if not sc.is_province:
         # One finding per household and day: a day's reports from another kecamatan come too.
         groups = (
-            select(REP.c.household_id, REP.c.reported_on)
-            .where(base, sc.covers(REP.c.kecamatan_code))
+            select(REPORT.c.household_id, REPORT.c.reported_on)
+            .where(base, sc.covers(REPORT.c.kecamatan_code))
             .distinct()
             .subquery()
         )
         stmt = stmt.join(
             groups,
             and_(
-                groups.c.household_id == REP.c.household_id,
-                groups.c.reported_on == REP.c.reported_on,
+                groups.c.household_id == REPORT.c.household_id,
+                groups.c.reported_on == REPORT.c.reported_on,
             ),
         )
-    return [_report(r) for r in _rows(conn, stmt.order_by(REP.c.id))]
+    return [_report(r) for r in _rows(conn, stmt.order_by(REPORT.c.id))]
 
 
 # --- scorecard inputs --------------------------------------------------------------------------
