@@ -7,39 +7,12 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import Engine
 
 from integrations.db import get_engine, upgrade
 from integrations.registry import AGENCY, RegistryClient
 from integrations.settings import get_settings
-from integrations.store import PageCounts, load_regions
-from tasks.source_sync import retry_transient, source_spec, stream_source, sync_partition
-
-
-def sync_collection(
-    engine: Engine,
-    client: RegistryClient,
-    collection: str,
-    kecamatan: Sequence[str],
-    *,
-    limit: int,
-    key: bytes,
-    full: bool = False,
-    processes: int = 0,
-    group_records: int = 1,
-) -> PageCounts:
-    """Stream a registry collection per kecamatan; each page's rows and cursor commit together."""
-    return stream_source(
-        engine,
-        client,
-        source_spec(AGENCY, collection),
-        kecamatan,
-        limit=limit,
-        key=key,
-        full=full,
-        processes=processes,
-        group_records=group_records,
-    )
+from integrations.store import load_regions
+from tasks.source_sync import PARTITION_TASK_OPTIONS, source_spec, sync_partition
 
 
 @task(name="prepare-store", cache_policy=NO_CACHE)
@@ -51,12 +24,7 @@ def prepare_store() -> int:
 
 
 @task(
-    name="sync-registry-partition",
-    task_run_name="registry {partition}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
+    name="sync-registry-partition", task_run_name="registry {partition}", **PARTITION_TASK_OPTIONS
 )
 def sync_registry_partition(
     partition: str,

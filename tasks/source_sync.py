@@ -32,6 +32,7 @@ from models.source_rows import PREPARE, PreparedPage, PrepareFn, source_name
 
 __all__ = [
     "ALL",
+    "PARTITION_TASK_OPTIONS",
     "PageWriter",
     "SourceSpec",
     "retry_transient",
@@ -257,14 +258,16 @@ def retry_transient(_task: Any, _run: TaskRun, state: State) -> bool:
     return False
 
 
-@task(
-    name="sync-source-partition",
-    task_run_name="{agency} {partition}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_transient,
-    cache_policy=NO_CACHE,
-)
+PARTITION_TASK_OPTIONS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [5, 30],
+    "retry_condition_fn": retry_transient,
+    "cache_policy": NO_CACHE,
+}
+"""Retry and cache options of every partition sync task (registry and other sources)."""
+
+
+@task(name="sync-source-partition", task_run_name="{agency} {partition}", **PARTITION_TASK_OPTIONS)
 def sync_source_partition(
     agency: str,
     collections: Sequence[str],

@@ -205,3 +205,13 @@ def test_a_crash_mid_group_keeps_the_last_group_only_and_resumes_exactly(store: 
     assert _quarantined(store) == [("B1-bad", 1)]
     final = _cursors(store)[("desa.blt-recipients", "35.07.01")]
     assert final["cursor"] is None and final["records"] == 7
+
+
+def test_partition_tasks_share_one_retry_policy() -> None:
+    from tasks.registry_sync import sync_registry_partition
+    from tasks.source_sync import retry_transient, sync_source_partition
+
+    for partition_task in (sync_registry_partition, sync_source_partition):
+        assert partition_task.retries == 2
+        assert partition_task.retry_delay_seconds == [5, 30]
+        assert partition_task.retry_condition_fn is retry_transient
