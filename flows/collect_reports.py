@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.sync_registry import WHOLE_PROVINCE, SyncScope, run_scope
-from flows.sync_sources import publish, run_source_partitions, summarise_sources
+from flows.sync_sources import sync_and_publish
 from tasks.registry_sync import prepare_store
 
 AGENCY = "pkh"
@@ -23,11 +23,4 @@ def collect_facilitator_reports(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, 
     logger = get_run_logger()
     prepare_store()
     logger.info("collecting facilitator reports for %s", scope.label())
-    results, failed = run_source_partitions([AGENCY], scope)
-    return publish(
-        summarise_sources(results, failed),
-        key="facilitator-reports",
-        title="Facilitator reports",
-        label=scope.label(),
-        total_jobs=len(results) + len(failed),
-    )
+    return sync_and_publish([AGENCY], scope, key="facilitator-reports", title="Facilitator reports")

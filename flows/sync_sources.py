@@ -31,10 +31,10 @@ from tasks.source_sync import ALL, source_spec, sync_source_partition
 __all__ = [
     "DEFAULT_AGENCIES",
     "SourceAgency",
-    "publish",
     "run_source_partitions",
     "source_markdown",
     "summarise_sources",
+    "sync_and_publish",
     "sync_sources_flow",
 ]
 
@@ -144,18 +144,23 @@ def source_markdown(summary: dict[str, Any], title: str) -> str:
     return sync_markdown(summary, title, "source")
 
 
-def publish(
-    summary: dict[str, Any], *, key: str, title: str, label: str, total_jobs: int
+def sync_and_publish(
+    agencies: Sequence[str], scope: SyncScope, *, key: str, title: str
 ) -> dict[str, Any]:
-    """Publish the table and markdown artifacts; raise if any partition failed."""
+    """Sync the agencies' partitions of scope and publish the summary artifacts.
+
+    Raises if any partition failed (after publishing what the others did).
+    """
+    results, failed = run_source_partitions(agencies, scope)
+    label = scope.label()
     return publish_summary(
-        summary,
+        summarise_sources(results, failed),
         key=key,
         title=f"{title} · {label}",
         column="source",
         table_description=f"{title} per partition · {label}",
         report_description=f"{title}: totals and quarantine reasons",
-        jobs=total_jobs,
+        jobs=len(results) + len(failed),
     )
 
 
@@ -173,11 +178,4 @@ def sync_sources_flow(
     prepare_store()
     chosen = [SourceAgency(a).value for a in dict.fromkeys(agencies)]
     logger.info("syncing %s for %s", ", ".join(chosen), scope.label())
-    results, failed = run_source_partitions(chosen, scope)
-    return publish(
-        summarise_sources(results, failed),
-        key="source-sync",
-        title="Source sync",
-        label=scope.label(),
-        total_jobs=len(results) + len(failed),
-    )
+    return sync_and_publish(chosen, scope, key="source-sync", title="Source sync")
