@@ -70,13 +70,13 @@ def peak_rss_mb(workers: int = 0) -> float:
 
 
 def run_hub() -> dict[str, Any]:
-    from flows.sync_registry import Collection, SyncScope, sync_registry
+    from flows.sync_registry import Collection, sync_registry
     from integrations.settings import get_settings
 
     started = time.perf_counter()
-    summary = sync_registry(scope=SyncScope(collections=[Collection.households]))
+    summary = sync_registry(collections=[Collection.households])
     seconds = time.perf_counter() - started
-    hh = summary["totals"]["households"]
+    hh = summary["totals"]["registry.households"]
     return {
         "records": hh["fetched"],
         "stored": hh["upserted"],

@@ -108,8 +108,8 @@ def sandbox(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the store's migrations and load the region codes."""
-    from integrations.db import get_engine, upgrade
-    from integrations.store import load_regions
+    from integrations.store.engine import get_engine, upgrade
+    from integrations.store.regions import load_regions
 
     upgrade(get_engine(), revision)
     n = load_regions(get_engine())
@@ -138,10 +138,10 @@ def _run_flow(
     raise typer.Exit(0 if state.is_completed() else 1)
 
 
-def _scope(kabupaten: list[str] | None, kecamatan: list[str] | None, **extra: Any) -> Any:
-    from flows.sync_registry import SyncScope
+def _scope(kabupaten: list[str] | None, kecamatan: list[str] | None) -> Any:
+    from models.scope import RegionScope
 
-    return SyncScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [], **extra)
+    return RegionScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [])
 
 
 @sync_app.command("registry")
@@ -155,9 +155,11 @@ def sync_registry_cmd(
     """Sync the registry now (whole province unless kabupaten/kecamatan are given)."""
     from flows.sync_registry import sync_registry
 
-    scope = _scope(kabupaten, kecamatan, full_resync=full, page_limit=page_limit)
+    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: sync_registry(scope=scope, return_state=True),
+        lambda: sync_registry(
+            scope=scope, full_resync=full, page_limit=page_limit, return_state=True
+        ),
         as_json,
         lambda s: s.get("totals", {}),
     )
@@ -221,6 +223,8 @@ def run_daily_cmd(
 
 @run_app.command("checks")
 def run_checks_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
     as_of: AsOfOpt = None,
     period: Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")] = None,
     as_json: JsonOpt = False,
@@ -228,32 +232,47 @@ def run_checks_cmd(
     """Run the cross-programme checks now and open handoffs for what they find."""
     from flows.check_overlaps import check_programme_overlaps
 
+    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: check_programme_overlaps(period=period, as_of=as_of, return_state=True),
+        lambda: check_programme_overlaps(
+            period=period, as_of=as_of, scope=scope, return_state=True
+        ),
         as_json,
         lambda s: s.get("totals", s),
     )
 
 
 @run_app.command("dispatch")
-def run_dispatch_cmd(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def run_dispatch_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Deliver pending handoffs, apply office decisions, escalate overdue ones now."""
     from flows.dispatch_handoffs import dispatch_handoffs
 
+    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: dispatch_handoffs(as_of=as_of, return_state=True),
+        lambda: dispatch_handoffs(as_of=as_of, scope=scope, return_state=True),
         as_json,
         lambda s: s.get("run", s),
     )
 
 
 @run_app.command("scorecard")
-def run_scorecard_cmd(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def run_scorecard_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Compute and publish the kecamatan scorecard now (artifacts, CSV and XLSX)."""
     from flows.kecamatan_scorecard import kecamatan_scorecard
 
+    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: kecamatan_scorecard(as_of=as_of, return_state=True),
+        lambda: kecamatan_scorecard(as_of=as_of, scope=scope, return_state=True),
         as_json,
         lambda s: {k: v for k, v in s.items() if k != "worst"},
     )

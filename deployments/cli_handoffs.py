@@ -17,8 +17,9 @@ from rich.table import Table
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from integrations.db import get_engine
-from integrations.handoff_store import get_handoff, handoff_audit, list_handoffs, verify_audit
+from integrations.store.audit import verify_audit
+from integrations.store.engine import get_engine
+from integrations.store.handoff_queries import get_handoff, handoff_audit, list_handoffs
 
 __all__ = ["handoffs_app"]
 

@@ -12,15 +12,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, inspect
 
-from integrations.db import get_engine
 from integrations.settings import get_settings
-from integrations.source_store import (
-    quarantine_summary,
-    quarantine_totals,
-    replay_quarantined,
-)
-from integrations.store import QUARANTINE
-from models.source_rows import SOURCES
+from integrations.store.engine import get_engine
+from integrations.store.quarantine import quarantine_summary, quarantine_totals
+from integrations.store.replay import replay_quarantined
+from integrations.store.tables import QUARANTINE
+from models.sources import CATALOGUE
 
 __all__ = ["quarantine_app"]
 
@@ -48,8 +45,8 @@ def _store() -> Engine:
 
 
 def _check_source(source: str | None) -> None:
-    if source is not None and source not in SOURCES:
-        console.print(f"[red]unknown source {source!r}[/red]; one of: {', '.join(SOURCES)}")
+    if source is not None and source not in CATALOGUE:
+        console.print(f"[red]unknown source {source!r}[/red]; one of: {', '.join(CATALOGUE)}")
         raise typer.Exit(2)
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from integrations.handoff_store import DELIVERY, HANDOFF, PROPOSAL, overdue_pages, verify_audit
+from integrations.store.audit import verify_audit
+from integrations.store.handoffs import overdue_pages
+from integrations.store.tables import DELIVERY, HANDOFF, PROPOSAL
 from models.checks import precision_recall
 from models.handoffs import HandoffKind, HandoffState, Office, handoff_key
 from models.identity import id_token

@@ -47,7 +47,7 @@ def point_settings_at(database_url: str, sandbox_url: str) -> None:
     os.environ["CETTAR_DATABASE_URL"] = database_url
     for agency in AGENCIES:
         os.environ[f"CETTAR_{agency.upper()}_URL"] = f"{sandbox_url}/{agency}"
-    from integrations.db import get_engine
+    from integrations.store.engine import get_engine
 
     get_settings.cache_clear()
     get_engine.cache_clear()
@@ -180,7 +180,7 @@ def _result(
     store: Any,
     as_of: datetime,
 ) -> dict[str, Any]:
-    from integrations.db import get_engine
+    from integrations.store.engine import get_engine
     from sandbox.truth import coordination_truth, registry_truth
 
     key = get_settings().pii_key.get_secret_value().encode()
@@ -190,8 +190,8 @@ def _result(
     scores = check_scores(engine, coordination, key)
     figures = store_figures(engine, as_of)
     first = days[0]["steps"].get("sync-registry", {})
-    hh = first.get("totals", {}).get("households", {})
-    rc = first.get("totals", {}).get("recipients", {})
+    hh = first.get("totals", {}).get("registry.households", {})
+    rc = first.get("totals", {}).get("registry.recipients", {})
     scorecard = days[-1]["steps"].get("kecamatan-scorecard", {})
     prefect = {
         "flow_runs": sum(r.flow_runs for r in records),

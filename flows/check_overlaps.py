@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from integrations.coordination_load import CheckScope
+from flows.common import failed_message, run_scope
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.workdays import operator_instant
 from tasks.checks import CHECK_KINDS, Check, current_period, period_start, run_programme_check
 
 __all__ = ["ChecksIncomplete", "check_programme_overlaps", "summary_rows"]
@@ -22,20 +24,8 @@ class ChecksIncomplete(RuntimeError):
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
-    period = params.get("period") or "current quarter"
-    scope = params.get("scope") or {}
-    if isinstance(scope, dict):
-        scope = CheckScope.model_validate(scope)
-    label = scope.label() if isinstance(scope, CheckScope) else "province"
-    return f"check-programme-overlaps · {period} · {label}"
-
-
-def _moment(as_of: datetime | None) -> datetime:
-    if as_of is None:
-        return datetime.now(UTC)
-    # A time without a zone (typed into a form) is read as UTC, the store's zone.
-    return as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
+    period = flow_run.parameters.get("period") or "current quarter"
+    return f"check-programme-overlaps · {period} · {run_scope().label()}"
 
 
 def summary_rows(
@@ -105,14 +95,14 @@ def _markdown(
 def check_programme_overlaps(
     period: str | None = None,
     as_of: datetime | None = None,
-    scope: CheckScope | None = None,
+    scope: RegionScope = WHOLE_PROVINCE,
 ) -> dict[str, Any]:
     """Run every cross-programme check on the store, create handoffs, publish the counts."""
     logger = get_run_logger()
-    now = _moment(as_of)
+    now = operator_instant(as_of)
     period = period or current_period(now)
     period_start(period)
-    label = scope.label() if scope is not None else "province"
+    label = scope.label()
     logger.info("checking %s for %s as of %s", label, period, now.isoformat(timespec="seconds"))
     results: dict[str, dict[str, dict[str, int]]] = {}
     failed: dict[str, str] = {}
@@ -123,8 +113,7 @@ def check_programme_overlaps(
         if state.is_completed():
             results[check.value] = state.result()
         else:
-            # The state message is the sanitised error text (counts and codes, no people).
-            failed[check.value] = (state.message or state.name or "failed")[:300]
+            failed[check.value] = failed_message(state)
     rows = summary_rows(results, failed)
     totals = {
         name: sum(c[name] for kinds in results.values() for c in kinds.values()) for name in _COUNTS

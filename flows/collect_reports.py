@@ -6,9 +6,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.sync_registry import WHOLE_PROVINCE, SyncScope, run_scope
-from flows.sync_sources import sync_and_publish
-from tasks.registry_sync import prepare_store
+from flows.common import FullResync, PageLimit, run_scope, sync_and_publish
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.sources import collections_of
+from tasks.sync import prepare_store
 
 AGENCY = "pkh"
 
@@ -18,9 +19,20 @@ def _run_name() -> str:
 
 
 @flow(name="collect-facilitator-reports", flow_run_name=_run_name, log_prints=False)
-def collect_facilitator_reports(scope: SyncScope = WHOLE_PROVINCE) -> dict[str, Any]:
+def collect_facilitator_reports(
+    scope: RegionScope = WHOLE_PROVINCE,
+    full_resync: FullResync = False,
+    page_limit: PageLimit = None,
+) -> dict[str, Any]:
     """Collect PKH facilitator reports (updates, deaths, moves, ...) into the store."""
     logger = get_run_logger()
     prepare_store()
     logger.info("collecting facilitator reports for %s", scope.label())
-    return sync_and_publish([AGENCY], scope, key="facilitator-reports", title="Facilitator reports")
+    return sync_and_publish(
+        {AGENCY: collections_of(AGENCY)},
+        scope,
+        full_resync=full_resync,
+        page_limit=page_limit,
+        key="facilitator-reports",
+        title="Facilitator reports",
+    )

@@ -12,14 +12,17 @@ from prefect.states import State
 
 from flows.check_overlaps import check_programme_overlaps
 from flows.collect_reports import collect_facilitator_reports
-from flows.dispatch_handoffs import dispatch_handoffs
+from flows.common import failed_message
+from flows.dispatch_handoffs import INBOX, dispatch_handoffs
 from flows.kecamatan_scorecard import kecamatan_scorecard
-from flows.sync_registry import WHOLE_PROVINCE, SyncScope, sync_registry
-from flows.sync_sources import DEFAULT_AGENCIES, SourceAgency, sync_sources_flow
+from flows.sync_registry import sync_registry
+from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
 from models.identity import mask_ids_in_text
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.workdays import operator_instant
 
 # The offices' decisions are pulled by dispatch-handoffs, right before they are applied.
-SOURCE_AGENCIES = [a for a in DEFAULT_AGENCIES if a is not SourceAgency.kecamatan]
+SOURCE_AGENCIES = [a for a in DEFAULT_AGENCIES if a != INBOX]
 
 
 class CoordinationIncomplete(RuntimeError):
@@ -36,7 +39,7 @@ def _step(name: str, run: Callable[[], State[Any]], results: dict[str, Any]) -> 
     if state.is_completed():
         results[name] = state.result()
         return True
-    results[name] = {"failed": (state.message or state.name or "failed")[:300]}
+    results[name] = {"failed": failed_message(state)}
     return False
 
 
@@ -49,12 +52,14 @@ def _markdown(results: dict[str, Any], failed: list[str]) -> str:
 
 @flow(name="daily-coordination", log_prints=False)
 def daily_coordination(
-    scope: SyncScope = WHOLE_PROVINCE,
+    scope: RegionScope = WHOLE_PROVINCE,
     as_of: datetime | None = None,
     period: str | None = None,
 ) -> dict[str, Any]:
     """Sync all agencies, check programme overlaps, dispatch handoffs, publish scorecards."""
     logger = get_run_logger()
+    # One instant for every step: a time typed without a zone is read as WIB once, here.
+    now = operator_instant(as_of)
     results: dict[str, Any] = {}
     steps: list[tuple[str, Callable[[], State[Any]]]] = [
         ("sync-registry", lambda: sync_registry(scope=scope, return_state=True)),
@@ -68,10 +73,18 @@ def daily_coordination(
         ),
         (
             "check-programme-overlaps",
-            lambda: check_programme_overlaps(period=period, as_of=as_of, return_state=True),
+            lambda: check_programme_overlaps(
+                period=period, as_of=now, scope=scope, return_state=True
+            ),
         ),
-        ("dispatch-handoffs", lambda: dispatch_handoffs(as_of=as_of, return_state=True)),
-        ("kecamatan-scorecard", lambda: kecamatan_scorecard(as_of=as_of, return_state=True)),
+        (
+            "dispatch-handoffs",
+            lambda: dispatch_handoffs(as_of=now, scope=scope, return_state=True),
+        ),
+        (
+            "kecamatan-scorecard",
+            lambda: kecamatan_scorecard(as_of=now, scope=scope, return_state=True),
+        ),
     ]
     failed = [name for name, run in steps if not _step(name, run, results)]
     create_markdown_artifact(

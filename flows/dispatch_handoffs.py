@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -13,7 +12,11 @@ from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from models.workdays import JAKARTA
+from flows.common import failed_message, run_scope
+from integrations.sync.engine import ALL
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.sources import collections_of
+from models.workdays import operator_instant
 from tasks.handoffs import (
     Outbox,
     apply_data_submissions,
@@ -26,10 +29,12 @@ from tasks.handoffs import (
     reconcile_offices,
     send_update_proposals,
 )
-from tasks.registry_sync import prepare_store
-from tasks.source_sync import ALL, sync_source_partition
+from tasks.sync import prepare_store, sync_partition
 
 __all__ = ["DispatchIncomplete", "dispatch_handoffs", "pull_office_decisions", "summarise"]
+
+INBOX = "kecamatan"
+"""The office inbox agency: handoffs go to it, decisions come back from it."""
 
 # Batches delivered at once; each posts a few requests at a time itself.
 _PARALLEL_BATCHES = 2
@@ -41,24 +46,28 @@ class DispatchIncomplete(RuntimeError):
 
 def _run_name() -> str:
     as_of = flow_run.parameters.get("as_of")
-    return f"dispatch-handoffs · {as_of}" if as_of else "dispatch-handoffs"
+    label = run_scope().label()
+    if isinstance(as_of, datetime):
+        return (
+            f"dispatch-handoffs · {operator_instant(as_of).isoformat(timespec='minutes')} · {label}"
+        )
+    return f"dispatch-handoffs · {label}"
 
 
 def pull_office_decisions() -> str | None:
     """Sync the offices' decisions from the inbox; the error text when the read failed."""
-    state = sync_source_partition("kecamatan", ["decisions"], ALL, [], return_state=True)
-    if state.is_completed():
-        return None
-    # The state message is the sanitised error text (no tokens, no payloads).
-    return (state.message or state.name or "failed")[:300]
+    state = sync_partition(INBOX, collections_of(INBOX), ALL, [], return_state=True)
+    return None if state.is_completed() else failed_message(state)
 
 
-def _drain(outbox: Outbox, as_of: datetime | None, run: Counter[str], failed: list[str]) -> None:
+def _drain(
+    outbox: Outbox, as_of: datetime, scope: RegionScope, run: Counter[str], failed: list[str]
+) -> None:
     """Send every pending row of an outbox, one task per batch, and add up the counts."""
     task = deliver_handoffs if outbox == "deliveries" else send_update_proposals
     prefix = "delivery" if outbox == "deliveries" else "proposal"
     param = "keys" if outbox == "deliveries" else "ids"
-    batches = plan_outbox_batches(outbox)
+    batches = plan_outbox_batches(outbox, scope=scope)
     if not batches:
         return
     pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
@@ -77,7 +86,7 @@ def _drain(outbox: Outbox, as_of: datetime | None, run: Counter[str], failed: li
             if outbox == "deliveries":
                 run["handoffs_delivered"] += counts["delivered"]
         else:
-            failed.append(f"{outbox} batch: {(state.message or state.name or 'failed')[:200]}")
+            failed.append(f"{outbox} batch: {failed_message(state, 200)}")
 
 
 def summarise(run: Counter[str], offices: list[dict[str, Any]]) -> dict[str, Any]:
@@ -115,32 +124,33 @@ def _markdown(summary: dict[str, Any], offices: list[dict[str, Any]], failed: li
     flow_run_name=_run_name,
     log_prints=False,
 )
-def dispatch_handoffs(as_of: datetime | None = None) -> dict[str, Any]:
+def dispatch_handoffs(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> dict[str, Any]:
     """Deliver pending handoffs, apply decisions, escalate overdue ones, send proposals."""
     logger = get_run_logger()
-    if as_of is not None and as_of.tzinfo is None:
-        # Deadlines are counted in Jawa Timur's time: a bare date-time is read as WIB.
-        as_of = as_of.replace(tzinfo=ZoneInfo(JAKARTA))
+    # One instant for every step: deadlines are counted in Jawa Timur's time (WIB).
+    now = operator_instant(as_of)
     prepare_store()
     run: Counter[str] = Counter()
     failed: list[str] = []
-    run["data_request_handoffs"] = fan_out_requests(as_of)
-    run["queued"] += queue_handoff_deliveries(as_of)
-    _drain("deliveries", as_of, run, failed)
+    run["data_request_handoffs"] = fan_out_requests(now, scope)
+    run["queued"] += queue_handoff_deliveries(now, scope)
+    _drain("deliveries", now, scope, run, failed)
     problem = pull_office_decisions()
     if problem:
         # Decisions already synced are still applied; the next run reads the rest.
         failed.append(f"decisions read: {problem}")
-    decisions = apply_office_decisions(as_of)
+    decisions = apply_office_decisions(now, scope)
     run.update({f"decisions_{k}": v for k, v in decisions.items()})
-    run["data_requests_answered"] = apply_data_submissions(as_of)
-    run["escalated"] = escalate_overdue_handoffs(as_of)
+    run["data_requests_answered"] = apply_data_submissions(now, scope)
+    run["escalated"] = escalate_overdue_handoffs(now, scope)
     # Escalations and handoffs returned to the PKH desk go out in the same run.
-    run["queued"] += queue_handoff_deliveries(as_of)
-    _drain("deliveries", as_of, run, failed)
-    _drain("proposals", as_of, run, failed)
-    offices = reconcile_offices()
-    summary = summarise(run, offices)
+    run["queued"] += queue_handoff_deliveries(now, scope)
+    _drain("deliveries", now, scope, run, failed)
+    _drain("proposals", now, scope, run, failed)
+    offices = reconcile_offices(scope)
+    summary = {"as_of": now.isoformat(), "scope": scope.label(), **summarise(run, offices)}
     create_table_artifact(
         key="handoff-dispatch-run",
         table=[{"counter": name, "count": n} for name, n in summary["run"].items()],

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from models.workdays import local_date
+from flows.common import run_scope
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.workdays import local_date, operator_instant
 from tasks.scorecard import WORST, publish_scorecard
 
 __all__ = ["kecamatan_scorecard", "scorecard_markdown"]
@@ -22,16 +24,10 @@ _OLDEST = "oldest backlog (workdays)"
 
 def _run_name() -> str:
     as_of = flow_run.parameters.get("as_of")
+    label = run_scope().label()
     if isinstance(as_of, datetime):
-        return f"kecamatan-scorecard · {as_of.date().isoformat()}"
-    return "kecamatan-scorecard"
-
-
-def _moment(as_of: datetime | None) -> datetime:
-    if as_of is None:
-        return datetime.now(UTC)
-    # A time without a zone (typed into a form) is read as UTC, the store's zone.
-    return as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
+        return f"kecamatan-scorecard · {local_date(operator_instant(as_of)).isoformat()} · {label}"
+    return f"kecamatan-scorecard · {label}"
 
 
 def _pct(value: Any) -> str:
@@ -85,10 +81,12 @@ def scorecard_markdown(summary: dict[str, Any], as_of: datetime) -> str:
 
 
 @flow(name="kecamatan-scorecard", flow_run_name=_run_name, log_prints=False)
-def kecamatan_scorecard(as_of: datetime | None = None) -> dict[str, Any]:
+def kecamatan_scorecard(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> dict[str, Any]:
     """Score every kecamatan and kabupaten/kota; publish tables, a report and CSV/XLSX files."""
-    now = _moment(as_of)
-    summary = publish_scorecard(now)
+    now = operator_instant(as_of)
+    summary = publish_scorecard(now, scope)
     create_table_artifact(
         key="kecamatan-scorecard-kabupaten",
         table=[*summary["kabupaten_lines"], summary["province"]],
@@ -102,6 +100,7 @@ def kecamatan_scorecard(as_of: datetime | None = None) -> dict[str, Any]:
     prov = summary["province"]
     return {
         "as_of": now.isoformat(),
+        "scope": scope.label(),
         "kecamatan": summary["kecamatan"],
         "kabupaten": summary["kabupaten"],
         "handoffs": prov["handoffs"],

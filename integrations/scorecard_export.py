@@ -17,6 +17,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from integrations.settings import Settings
+from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import SCORE_COLUMNS, Scorecard, ScoreRow
 from models.workdays import local_date
 
@@ -54,9 +55,16 @@ class ScorecardFiles:
         }
 
 
-def scorecard_dir(settings: Settings, day: date) -> Path:
-    """`<data_dir>/scorecards/<YYYY-MM-DD>/` for the scorecard of a (Jakarta) day."""
-    return settings.data_dir / "scorecards" / day.isoformat()
+def scorecard_dir(settings: Settings, day: date, scope: RegionScope = WHOLE_PROVINCE) -> Path:
+    """`<data_dir>/scorecards/<YYYY-MM-DD>/` for the province's scorecard of a (Jakarta) day.
+
+    A scoped scorecard goes to a folder of its own below it (`scope-35.78+35.07.01/`), so it
+    never replaces the province's files of the same day.
+    """
+    base = settings.data_dir / "scorecards" / day.isoformat()
+    if scope.is_province:
+        return base
+    return base / ("scope-" + "+".join(sorted({*scope.kabupaten, *scope.kecamatan})))
 
 
 def cell_values(row: ScoreRow) -> list[Any]:

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default is a SQLite file under data_dir."
     )
 
-    # One base URL and bearer token per agency (DESIGN.md §3); defaults are the local sandbox.
+    # One base URL and bearer token per agency; defaults are the local sandbox.
     registry_url: str = "http://127.0.0.1:8765/registry"
     registry_token: SecretStr = SecretStr("sandbox-registry-token")
     pkh_url: str = "http://127.0.0.1:8765/pkh"

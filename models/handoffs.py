@@ -14,7 +14,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
-from models.identity import HEX_DIGEST, mask_ids_in_text
+from models.identity import HEX_DIGEST, mask_id, mask_ids_in_text
 from models.wilayah import normalise_region_code
 from models.workdays import JAKARTA, WorkCalendar, due_date, is_overdue
 
@@ -40,6 +40,7 @@ __all__ = [
     "handoff_key",
     "needs_escalation",
     "plan_transition",
+    "safe_text",
     "verify_chain",
 ]
 
@@ -245,6 +246,14 @@ _LONG_DIGITS = re.compile(r"[0-9]{16,}")
 def has_clear_id(text: str) -> bool:
     """True when text holds a run of 16+ digits outside hex digests: a clear NIK/No. KK or NIP."""
     return _LONG_DIGITS.search(HEX_DIGEST.sub(" ", text)) is not None
+
+
+def safe_text(text: str, limit: int) -> str:
+    """Text with NIK/No. KK/NIP-like digit runs masked, cut to limit characters."""
+    masked = mask_ids_in_text(text)
+    if has_clear_id(masked):
+        masked = _LONG_DIGITS.sub(lambda m: mask_id(m.group(0)), masked)
+    return masked[:limit]
 
 
 _KEY_VERSION = "handoff-key/1"

@@ -18,6 +18,7 @@ __all__ = [
     "due_date",
     "is_overdue",
     "local_date",
+    "operator_instant",
 ]
 
 JAKARTA = "Asia/Jakarta"
@@ -209,3 +210,17 @@ def is_overdue(
     # holiday) moves to the next working day rather than expiring while nobody works.
     deadline = cal.add_workdays(_as_date(due), grace_workdays)
     return local_date(now, tz) > deadline
+
+
+def operator_instant(value: datetime | None, *, now: datetime | None = None) -> datetime:
+    """An operator's time as an aware instant; a time without a zone is read as WIB.
+
+    Forms, the CLI and deployment parameters give times as typed: a bare
+    `2026-11-11T06:00` means 06:00 in Jawa Timur (Asia/Jakarta), in every step of a run.
+    None means `now` (the current time when not given).
+    """
+    if value is None:
+        return now if now is not None else datetime.now(_zone(JAKARTA))
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=_zone(JAKARTA))
+    return value

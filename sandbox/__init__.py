@@ -1,4 +1,4 @@
-"""Simulated agency APIs with seeded synthetic data and fault injection (DESIGN.md §2).
+"""Simulated agency APIs with seeded synthetic data and fault injection (docs/ARCHITECTURE.md).
 
 `sandbox.app.create_app` builds the ASGI app: the registry, pkh, desa, pertanian, kecamatan
 (office inbox) and statistik agencies, each under its own prefix and token, and the admin

@@ -18,7 +18,7 @@ from sandbox.stats import StatsMiddleware
 # The configuration types are re-exported so callers can build an app from one import.
 __all__ = ["create_app"]
 
-DESCRIPTION = """Simulated agency APIs of the CETTAR Hub exchange contract (DESIGN.md §3).
+DESCRIPTION = """Simulated agency APIs of the CETTAR Hub exchange contract (docs/ARCHITECTURE.md).
 
 Agencies: registry, pkh, desa, pertanian, kecamatan (office inbox), statistik, each under
 `/<agency>` with its own bearer token (`Authorization: Bearer`).

@@ -7,15 +7,19 @@ hub's quarantine counts can be checked exactly against the generator's ground tr
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from sandbox.seeding import Salted
 
 __all__ = [
     "UNKNOWN_DESA",
     "UNKNOWN_KECAMATAN",
     "BadKind",
     "BltBadKind",
+    "Breakage",
     "FarmerBadKind",
     "RecipientBadKind",
     "ReportBadKind",
@@ -33,6 +37,28 @@ __all__ = [
 # Well-formed but absent from the region list: kabupaten 35.99 does not exist.
 UNKNOWN_DESA = "35.99.01.2001"
 UNKNOWN_KECAMATAN = "35.99.01"
+
+K = TypeVar("K", bound=StrEnum)
+
+
+class Breakage(Generic[K]):
+    """Which records of one kind are broken, and how: pure functions of (seed, salts, key)."""
+
+    __slots__ = ("_kind", "_kinds", "_rate", "_whether")
+
+    def __init__(
+        self, kinds: type[K], rate: float, seed: int, whether_salt: int, kind_salt: int
+    ) -> None:
+        self._kinds = tuple(kinds)
+        self._rate = rate
+        self._whether = Salted(seed, whether_salt)
+        self._kind = Salted(seed, kind_salt)
+
+    def kind(self, *key: int) -> K | None:
+        """How the record with this (non-negative) key is broken, or None if it is valid."""
+        if self._whether.unit(*key) >= self._rate:
+            return None
+        return self._kinds[self._kind.hash(*key) % len(self._kinds)]
 
 
 class BadKind(StrEnum):
@@ -76,21 +102,55 @@ def _scientific(nik: str, r: random.Random) -> Any:
     return f"{float(nik):.7E}"
 
 
+def _serial_zero(nik: str, r: random.Random) -> str:
+    return nik[:12] + "0000"
+
+
+def _unknown_province(nik: str, r: random.Random) -> str:
+    return "99" + nik[2:]
+
+
+# Keyed by kind value: every kind enum that offers one of these spells it the same, so one
+# table breaks the NIK field of any record kind.
+_NIK_CORRUPTIONS: dict[str, Callable[[str, random.Random], Any]] = {
+    "nik_bad_date": _bad_date_nik,
+    "nik_serial_zero": _serial_zero,
+    "nik_unknown_province": _unknown_province,
+    "nik_scientific": _scientific,
+}
+
+
+def _corrupt_nik(holder: dict[str, Any], field: str, kind: StrEnum, r: random.Random) -> bool:
+    # True if `kind` is a NIK corruption, now applied to holder[field].
+    corruption = _NIK_CORRUPTIONS.get(kind.value)
+    if corruption is None:
+        return False
+    holder[field] = corruption(holder[field], r)
+    return True
+
+
+# The unknown code of each level a record's region field may name.
+_UNKNOWN_CODES = {"desa_code": UNKNOWN_DESA, "kecamatan_code": UNKNOWN_KECAMATAN}
+
+
+def _corrupt_envelope(record: dict[str, Any], kind: StrEnum, region_field: str) -> bool:
+    # True if `kind` is one every record kind offers (unknown region, missing field), now applied.
+    if kind.value == "unknown_region":
+        record[region_field] = _UNKNOWN_CODES[region_field]
+    elif kind.value == "missing_field":
+        del record["updated_at"]
+    else:
+        return False
+    return True
+
+
 def corrupt_household(record: dict[str, Any], kind: BadKind, r: random.Random) -> None:
     """Break a household wire record in place according to `kind`."""
     members: list[dict[str, Any]] = record["members"]
     victim = members[r.randrange(len(members))]
-    if kind is BadKind.NIK_BAD_DATE:
-        victim["nik"] = _bad_date_nik(victim["nik"], r)
-    elif kind is BadKind.NIK_SERIAL_ZERO:
-        victim["nik"] = victim["nik"][:12] + "0000"
-    elif kind is BadKind.NIK_UNKNOWN_PROVINCE:
-        victim["nik"] = "99" + victim["nik"][2:]
-    elif kind is BadKind.NIK_SCIENTIFIC:
-        victim["nik"] = _scientific(victim["nik"], r)
-    elif kind is BadKind.UNKNOWN_REGION:
-        record["desa_code"] = UNKNOWN_DESA
-    elif kind is BadKind.IMPOSSIBLE_DATE:
+    if _corrupt_nik(victim, "nik", kind, r) or _corrupt_envelope(record, kind, "desa_code"):
+        return
+    if kind is BadKind.IMPOSSIBLE_DATE:
         victim["birth_date"] = "2023-02-30"
     elif kind is BadKind.WRONG_TYPE:
         if r.random() < 0.5:
@@ -111,24 +171,16 @@ def corrupt_household(record: dict[str, Any], kind: BadKind, r: random.Random) -
     elif kind is BadKind.NIK_EQUALS_KK:
         # The KK number is well-formed as a NIK too, so only the cross-field rule catches it.
         victim["nik"] = record["no_kk"]
-    elif kind is BadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 def corrupt_recipient(record: dict[str, Any], kind: RecipientBadKind, r: random.Random) -> None:
     """Break a recipient wire record in place according to `kind`."""
-    if kind is RecipientBadKind.NIK_BAD_DATE:
-        record["nik_pengurus"] = _bad_date_nik(record["nik_pengurus"], r)
-    elif kind is RecipientBadKind.NIK_SERIAL_ZERO:
-        record["nik_pengurus"] = record["nik_pengurus"][:12] + "0000"
-    elif kind is RecipientBadKind.NIK_SCIENTIFIC:
-        record["nik_pengurus"] = _scientific(record["nik_pengurus"], r)
-    elif kind is RecipientBadKind.UNKNOWN_REGION:
-        record["desa_code"] = UNKNOWN_DESA
-    elif kind is RecipientBadKind.BAD_PERIOD:
+    if _corrupt_nik(record, "nik_pengurus", kind, r) or _corrupt_envelope(
+        record, kind, "desa_code"
+    ):
+        return
+    if kind is RecipientBadKind.BAD_PERIOD:
         record["period"] = "Q4-2026"
-    elif kind is RecipientBadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 class BltBadKind(StrEnum):
@@ -189,34 +241,22 @@ class SubmissionBadKind(StrEnum):
 
 def corrupt_blt(record: dict[str, Any], kind: BltBadKind, r: random.Random, kelurahan: str) -> None:
     """Break a BLT-DD wire record in place; `kelurahan` is a kelurahan code to move it to."""
-    if kind is BltBadKind.NIK_BAD_DATE:
-        record["nik"] = _bad_date_nik(record["nik"], r)
-    elif kind is BltBadKind.NIK_SERIAL_ZERO:
-        record["nik"] = record["nik"][:12] + "0000"
-    elif kind is BltBadKind.NIK_SCIENTIFIC:
-        record["nik"] = _scientific(record["nik"], r)
-    elif kind is BltBadKind.KELURAHAN:
+    if _corrupt_nik(record, "nik", kind, r) or _corrupt_envelope(record, kind, "desa_code"):
+        return
+    if kind is BltBadKind.KELURAHAN:
         # Kelurahan get no Dana Desa: a BLT-DD list there is wrong however well-formed.
         record["desa_code"] = kelurahan
-    elif kind is BltBadKind.UNKNOWN_REGION:
-        record["desa_code"] = UNKNOWN_DESA
     elif kind is BltBadKind.BAD_PERIOD:
         record["period"] = "Q4/2026"
     elif kind is BltBadKind.NIK_EQUALS_KK:
         record["nik"] = record["no_kk"]
-    elif kind is BltBadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 def corrupt_report(record: dict[str, Any], kind: ReportBadKind, r: random.Random) -> None:
     """Break a facilitator report wire record in place according to `kind`."""
-    if kind is ReportBadKind.NIK_BAD_DATE:
-        record["nik"] = _bad_date_nik(record["nik"], r)
-    elif kind is ReportBadKind.NIK_SERIAL_ZERO:
-        record["nik"] = record["nik"][:12] + "0000"
-    elif kind is ReportBadKind.UNKNOWN_REGION:
-        record["kecamatan_code"] = UNKNOWN_KECAMATAN
-    elif kind is ReportBadKind.FUTURE_REPORT:
+    if _corrupt_nik(record, "nik", kind, r) or _corrupt_envelope(record, kind, "kecamatan_code"):
+        return
+    if kind is ReportBadKind.FUTURE_REPORT:
         # Filed "after" the record was last written: a date typed into the future.
         day = date.fromisoformat(record["updated_at"][:10])
         record["reported_on"] = (day + timedelta(days=1 + int(r.random() * 30))).isoformat()
@@ -226,35 +266,27 @@ def corrupt_report(record: dict[str, Any], kind: ReportBadKind, r: random.Random
     elif kind is ReportBadKind.CHANGES_ON_OTHER_KIND:
         record["kind"] = "deceased" if record["kind"] == "household_update" else record["kind"]
         record["changes"] = {"desil": 1 + int(r.random() * 10)}
-    elif kind is ReportBadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 def corrupt_farmer_need(record: dict[str, Any], kind: FarmerBadKind, r: random.Random) -> None:
     """Break an e-RDKK wire record in place according to `kind`."""
-    if kind is FarmerBadKind.NIK_BAD_DATE:
-        record["nik"] = _bad_date_nik(record["nik"], r)
-    elif kind is FarmerBadKind.NIK_SERIAL_ZERO:
-        record["nik"] = record["nik"][:12] + "0000"
-    elif kind is FarmerBadKind.NIK_SCIENTIFIC:
-        record["nik"] = _scientific(record["nik"], r)
-    elif kind is FarmerBadKind.ZERO_LAND_AREA:
+    if _corrupt_nik(record, "nik", kind, r) or _corrupt_envelope(record, kind, "desa_code"):
+        return
+    if kind is FarmerBadKind.ZERO_LAND_AREA:
         record["land_area_ha"] = 0.0
     elif kind is FarmerBadKind.IMPLAUSIBLE_LAND_AREA:
         # Square metres typed into the hectare column.
         record["land_area_ha"] = round(record["land_area_ha"] * 10_000, 1)
-    elif kind is FarmerBadKind.UNKNOWN_REGION:
-        record["desa_code"] = UNKNOWN_DESA
     elif kind is FarmerBadKind.BAD_SEASON:
         record["season"] = record["season"][:5] + "MT4"
-    elif kind is FarmerBadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 def corrupt_request(
     record: dict[str, Any], kind: RequestBadKind, r: random.Random, foreign_desa: str
 ) -> None:
     """Break a data request in place; `foreign_desa` is a desa of another kecamatan."""
+    if _corrupt_envelope(record, kind, "kecamatan_code"):
+        return
     codes: list[str] = record["desa_codes"]
     if kind is RequestBadKind.DUE_BEFORE_REQUEST:
         requested = date.fromisoformat(record["requested_on"])
@@ -263,18 +295,12 @@ def corrupt_request(
         codes.append(foreign_desa)
     elif kind is RequestBadKind.DUPLICATE_DESA:
         codes.append(codes[int(r.random() * len(codes))])
-    elif kind is RequestBadKind.UNKNOWN_REGION:
-        record["kecamatan_code"] = UNKNOWN_KECAMATAN
-    elif kind is RequestBadKind.MISSING_FIELD:
-        del record["updated_at"]
 
 
 def corrupt_submission(record: dict[str, Any], kind: SubmissionBadKind, r: random.Random) -> None:
     """Break a data submission in place according to `kind`."""
-    if kind is SubmissionBadKind.UNKNOWN_REGION:
-        record["desa_code"] = UNKNOWN_DESA
-    elif kind is SubmissionBadKind.NAIVE_TIMESTAMP:
+    if _corrupt_envelope(record, kind, "desa_code"):
+        return
+    if kind is SubmissionBadKind.NAIVE_TIMESTAMP:
         # A local time without its offset: ambiguous, so the contract refuses it.
         record["submitted_at"] = record["submitted_at"][:19]
-    elif kind is SubmissionBadKind.MISSING_FIELD:
-        del record["updated_at"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.contracts.desa import BLT_RECIPIENTS
-from sandbox.bad_records import BltBadKind, corrupt_blt
+from sandbox.bad_records import BltBadKind, Breakage, corrupt_blt
 from sandbox.households import Households
 from sandbox.seeding import Salted
 from sandbox.source_paging import HouseholdSource, SourceRecord
@@ -25,7 +25,6 @@ BLT_PLANTS = ("overlap", "other_period", "inactive")
 """What a BLT record may be planted as; clean records carry no plant."""
 
 _S_PLAN, _S_INACTIVE, _S_WHO, _S_STATUS, _S_BAD, _S_BAD_KIND, _S_BAD_HOW = range(0x201, 0x208)
-_KINDS = tuple(BltBadKind)
 # Among enrolled families listed on purpose, the share named by their head (No. KK match).
 _BY_HEAD = 0.3
 
@@ -42,8 +41,7 @@ class BltSource(HouseholdSource):
         self._inactive = Salted(seed, _S_INACTIVE)
         self._who = Salted(seed, _S_WHO)
         self._status = Salted(seed, _S_STATUS)
-        self._bad = Salted(seed, _S_BAD)
-        self._bad_kind = Salted(seed, _S_BAD_KIND)
+        self._bad = Breakage(BltBadKind, households.config.bad_rate, seed, _S_BAD, _S_BAD_KIND)
         self._bad_how = Salted(seed, _S_BAD_HOW)
 
     def plan(self, index: int) -> tuple[str | None, str] | None:
@@ -68,9 +66,7 @@ class BltSource(HouseholdSource):
 
     def bad_kind(self, index: int) -> BltBadKind | None:
         """How the household's BLT record is broken on the wire, or None."""
-        if self._bad.unit1(index) >= self.households.config.bad_rate:
-            return None
-        return _KINDS[self._bad_kind.hash1(index) % len(_KINDS)]
+        return self._bad.kind(index)
 
     def records(self, index: int) -> list[SourceRecord]:
         """The household's BLT-DD record, if it is listed."""

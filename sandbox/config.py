@@ -38,6 +38,13 @@ def _default_tokens() -> dict[str, str]:
     return {agency: default_token(agency) for agency in AGENCIES}
 
 
+def _at_most_one(message: str, *rates: float) -> None:
+    # Rates that split one draw between outcomes cannot claim more than all of it; the slack
+    # absorbs float rounding of shares that add up to exactly 1.
+    if sum(rates) > 1.0 + 1e-9:
+        raise ValueError(message)
+
+
 class RegistryDataConfig(BaseModel):
     """Seeded parameters of the synthetic social registry (DTKS/DTSEN)."""
 
@@ -96,9 +103,13 @@ class FaultConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> FaultConfig:
-        total = self.error_rate + self.rate_limit_rate + self.drop_rate + self.truncate_rate
-        if total > 1.0 + 1e-9:
-            raise ValueError("the fault rates must add up to at most 1")
+        _at_most_one(
+            "the fault rates must add up to at most 1",
+            self.error_rate,
+            self.rate_limit_rate,
+            self.drop_rate,
+            self.truncate_rate,
+        )
         return self
 
 
@@ -199,31 +210,38 @@ class CoordinationConfig(BaseModel):
             raise ValueError("clock_origin must carry a time zone")
         if self.span <= timedelta(0):
             raise ValueError("span must be positive")
-        if self.duplicate_nik_rate + self.duplicate_deceased_rate > 1.0 + 1e-9:
-            raise ValueError("duplicate_nik_rate + duplicate_deceased_rate must be at most 1")
-        if self.blt_overlap_rate + self.blt_other_period_rate > 1.0 + 1e-9:
-            raise ValueError("blt_overlap_rate + blt_other_period_rate must be at most 1")
-        reports = (
+        _at_most_one(
+            "duplicate_nik_rate + duplicate_deceased_rate must be at most 1",
+            self.duplicate_nik_rate,
+            self.duplicate_deceased_rate,
+        )
+        _at_most_one(
+            "blt_overlap_rate + blt_other_period_rate must be at most 1",
+            self.blt_overlap_rate,
+            self.blt_other_period_rate,
+        )
+        _at_most_one(
+            "the pkh report rates must add up to at most 1",
             self.household_update_rate,
             self.deceased_report_rate,
             self.moved_report_rate,
             self.deceased_member_rate,
             self.routine_report_rate,
         )
-        if sum(reports) > 1.0 + 1e-9:
-            raise ValueError("the pkh report rates must add up to at most 1")
-        farmers = (
+        _at_most_one(
+            "the planted farmer rates must add up to at most 1",
             self.farmer_two_groups_rate,
             self.farmer_over_cap_rate,
             self.farmer_exact_cap_rate,
             self.farmer_cross_season_rate,
         )
-        if sum(farmers) > 1.0 + 1e-9:
-            raise ValueError("the planted farmer rates must add up to at most 1")
         if self.second_request_share > self.request_share:
             raise ValueError("second_request_share must not exceed request_share")
-        if self.submission_on_time + self.submission_late > 1.0 + 1e-9:
-            raise ValueError("submission_on_time + submission_late must be at most 1")
+        _at_most_one(
+            "submission_on_time + submission_late must be at most 1",
+            self.submission_on_time,
+            self.submission_late,
+        )
         return self
 
 

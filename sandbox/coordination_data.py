@@ -8,7 +8,6 @@ report and an e-RDKK line name the same people as the registry does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from models.contracts.desa import BLT_RECIPIENTS
@@ -72,7 +71,7 @@ class CoordinationData:
     def pager(self, agency: str, collection: str) -> Pager:
         """The page function of one read collection; KeyError if there is none."""
         if agency == "statistik" and collection in (DATA_REQUESTS, SUBMISSIONS):
-            return partial(self.statistik.page, collection)
+            return self.statistik.pages(collection)
         sources = {
             ("pkh", REPORTS): self.reports,
             ("desa", BLT_RECIPIENTS): self.blt,

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from models.contracts.pertanian import FARMER_NEEDS
-from sandbox.bad_records import FarmerBadKind, corrupt_farmer_need
+from sandbox.bad_records import Breakage, FarmerBadKind, corrupt_farmer_need
 from sandbox.households import Households, HouseholdView
 from sandbox.seeding import Salted
 from sandbox.source_paging import HouseholdSource, SourceRecord
@@ -27,7 +27,6 @@ FARMER_PLANTS = ("two_groups", "over_cap", "exact_cap", "cross_season")
 """What a farmer may be planted as; the plant is carried by each of the farmer's lines."""
 
 _S_FARMER, _S_DETAIL, _S_PLANT, _S_BAD, _S_BAD_KIND, _S_BAD_HOW = range(0x401, 0x407)
-_KINDS = tuple(FarmerBadKind)
 _COMMODITIES = {
     1: ("padi",),
     2: ("padi", "padi", "jagung"),
@@ -75,8 +74,7 @@ class FarmerSource(HouseholdSource):
         self._farmer = Salted(seed, _S_FARMER)
         self._detail = Salted(seed, _S_DETAIL)
         self._plant = Salted(seed, _S_PLANT)
-        self._bad = Salted(seed, _S_BAD)
-        self._bad_kind = Salted(seed, _S_BAD_KIND)
+        self._bad = Breakage(FarmerBadKind, households.config.bad_rate, seed, _S_BAD, _S_BAD_KIND)
         self._bad_how = Salted(seed, _S_BAD_HOW)
         self._year_start = date(households.config.farming_year, 1, 1)
 
@@ -110,10 +108,7 @@ class FarmerSource(HouseholdSource):
 
     def bad_kind(self, record_id: str, index: int) -> FarmerBadKind | None:
         """How one line is broken on the wire, or None (drawn per line)."""
-        line = _line_number(record_id)
-        if self._bad.unit(index, line) >= self.households.config.bad_rate:
-            return None
-        return _KINDS[self._bad_kind.hash(index, line) % len(_KINDS)]
+        return self._bad.kind(index, _line_number(record_id))
 
     def records(self, index: int) -> list[SourceRecord]:
         """The household's e-RDKK lines in id order."""

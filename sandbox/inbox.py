@@ -37,7 +37,7 @@ from sandbox.idempotency import Accepted, Conflict, IdempotencyLog
 from sandbox.names import person_name
 from sandbox.registry_data import Position
 from sandbox.seeding import Salted
-from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, page_entries
+from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, keyed_pages
 
 __all__ = ["PROFILES", "Inbox", "office_kecamatan", "office_profile"]
 
@@ -132,6 +132,8 @@ class Inbox:
         self._keys: list[Position] = []
         self._decision = Salted(seed, _S_DECISION)
         self._officer = Salted(seed, _S_OFFICER)
+        # Pages serve the visible decisions only: the default of `decisions`.
+        self.page = keyed_pages(self.decisions)
 
     def profile(self, office: str) -> str:
         """The behaviour profile of an office."""
@@ -224,17 +226,6 @@ class Inbox:
             if (not visible_only or d.entry.position.segment <= limit)
             and (kecamatan is None or d.kecamatan == kecamatan)
         ]
-
-    def page(
-        self,
-        *,
-        since: datetime | None = None,
-        after: Position | None = None,
-        kecamatan: str | None = None,
-        limit: int = 500,
-    ) -> tuple[list[dict[str, Any]], Position | None]:
-        """One page of visible decisions and the next page's position."""
-        return page_entries(self.decisions(kecamatan), since, after, limit)
 
     def stats(self) -> dict[str, Any]:
         """Receipts per key, (handoff, office) pairs delivered under several keys, totals."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
+from fastapi import APIRouter
 
-from models.contracts.common import Page
 from models.contracts.kecamatan import (
     DECISIONS,
     HANDOFFS,
@@ -13,10 +11,9 @@ from models.contracts.kecamatan import (
     HandoffDelivery,
     OfficeDecision,
 )
-from sandbox.auth import bearer_auth
-from sandbox.paging_api import ERRORS, page_endpoint
+from sandbox.paging_api import add_page_route, agency_router
 from sandbox.state import SandboxState
-from sandbox.write_api import serve_write, write_route
+from sandbox.write_api import add_write_route
 
 __all__ = ["AGENCY", "inbox_router"]
 
@@ -25,38 +22,34 @@ AGENCY = "kecamatan"
 
 def inbox_router(state: SandboxState) -> APIRouter:
     """The office inbox's routes (mount under /kecamatan)."""
-    router = APIRouter(
-        tags=[AGENCY],
-        dependencies=[Depends(bearer_auth(AGENCY, lambda: state.token(AGENCY)))],
-        responses=ERRORS,
-    )
-
-    @router.post(
-        f"/v1/{HANDOFFS}",
+    router = agency_router(state, AGENCY)
+    inbox = state.inbox
+    add_write_route(
+        router,
+        state,
+        AGENCY,
+        HANDOFFS,
+        HandoffDelivery,
+        DeliveryReceipt,
+        inbox.deliver,
+        inbox.log,
         summary="Deliver a handoff to an office (idempotent)",
-        **write_route(
-            HandoffDelivery,
-            DeliveryReceipt,
-            created="Delivered: the receipt.",
-            key_means="The delivery key: a replay returns the first receipt.",
-        ),
+        description="Deliver a handoff; the office will answer (or not) according to its profile.",
+        created="Delivered: the receipt.",
+        key_means="The delivery key: a replay returns the first receipt.",
     )
-    async def handoffs(request: Request) -> Response:
-        """Deliver a handoff; the office will answer (or not) according to its profile."""
-        return await serve_write(
-            state, request, AGENCY, HandoffDelivery, state.inbox.deliver, state.inbox.log
-        )
-
-    router.add_api_route(
-        f"/v1/{DECISIONS}",
-        page_endpoint(state, AGENCY, DECISIONS, state.inbox.page),
-        methods=["GET"],
-        name="decisions",
+    add_page_route(
+        router,
+        state,
+        AGENCY,
+        DECISIONS,
+        inbox.page,
+        OfficeDecision,
+        name=DECISIONS,
         summary="Offices' decisions about delivered handoffs, by (updated_at, id)",
         description=(
             "Decisions whose time has come on the sandbox clock; `kecamatan`: the office's."
         ),
-        responses={200: {"model": Page[OfficeDecision], "description": "One page of decisions."}},
+        page_of=DECISIONS,
     )
-
     return router

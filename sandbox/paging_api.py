@@ -37,7 +37,10 @@ __all__ = [
     "Kecamatan",
     "Limit",
     "UpdatedSince",
+    "add_page_route",
+    "agency_router",
     "fault_before",
+    "page_description",
     "page_endpoint",
     "rate_limited",
     "read_router",
@@ -172,29 +175,62 @@ def page_endpoint(
     return read
 
 
-def _add_route(router: APIRouter, state: SandboxState, agency: str, c: Collection) -> None:
-    page_model: Any = Page[c.model]  # type: ignore[name-defined]
+def add_page_route(
+    router: APIRouter,
+    state: SandboxState,
+    agency: str,
+    collection: str,
+    pager: Pager,
+    model: type[BaseModel],
+    *,
+    name: str,
+    summary: str,
+    description: str,
+    page_of: str,
+) -> None:
+    """Add the GET /v1/<collection> route, documented as one page of `page_of` records."""
+    page_model: Any = Page[model]  # type: ignore[valid-type]
     router.add_api_route(
-        f"/v1/{c.name}",
-        page_endpoint(state, agency, c.name, c.pager),
+        f"/v1/{collection}",
+        page_endpoint(state, agency, collection, pager),
         methods=["GET"],
-        summary=c.summary[:1].upper() + c.summary[1:],
-        description=(
-            f"Page through {c.summary}, current versions only, ordered by (updated_at, id). "
-            f"The `kecamatan` filter selects {c.kecamatan_means}."
-        ),
-        name=f"{agency}_{c.name.replace('-', '_')}",
-        responses={200: {"model": page_model, "description": f"One page of {c.summary}."}},
+        summary=summary,
+        description=description,
+        name=name,
+        responses={200: {"model": page_model, "description": f"One page of {page_of}."}},
+    )
+
+
+def page_description(what: str) -> str:
+    """The opening sentence of every read route's description."""
+    return f"Page through {what}, current versions only, ordered by (updated_at, id)."
+
+
+def agency_router(state: SandboxState, agency: str) -> APIRouter:
+    """An empty router for an agency's routes (mount under /<agency>), behind its token."""
+    return APIRouter(
+        tags=[agency],
+        dependencies=[Depends(bearer_auth(agency, lambda: state.token(agency)))],
+        responses=ERRORS,
     )
 
 
 def read_router(state: SandboxState, agency: str, collections: Sequence[Collection]) -> APIRouter:
     """An agency's read routes (mount under /<agency>), guarded by the agency's token."""
-    router = APIRouter(
-        tags=[agency],
-        dependencies=[Depends(bearer_auth(agency, lambda: state.token(agency)))],
-        responses=ERRORS,
-    )
-    for collection in collections:
-        _add_route(router, state, agency, collection)
+    router = agency_router(state, agency)
+    for c in collections:
+        add_page_route(
+            router,
+            state,
+            agency,
+            c.name,
+            c.pager,
+            c.model,
+            name=f"{agency}_{c.name.replace('-', '_')}",
+            summary=c.summary[:1].upper() + c.summary[1:],
+            description=(
+                f"{page_description(c.summary)} The `kecamatan` filter selects {c.kecamatan_means}."
+            ),
+            page_of=c.summary,
+        )
     return router

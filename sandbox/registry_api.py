@@ -8,12 +8,8 @@ The documented response models exist only for the OpenAPI document.
 
 from __future__ import annotations
 
-from functools import partial
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Request
-from starlette.responses import Response
-
-from models.contracts.common import Page
 from models.contracts.registry import (
     UPDATE_PROPOSALS,
     Household,
@@ -21,61 +17,52 @@ from models.contracts.registry import (
     Recipient,
     UpdateProposal,
 )
-from sandbox.auth import bearer_auth
-from sandbox.paging_api import ERRORS, MAX_LIMIT, page_endpoint
+from sandbox.paging_api import MAX_LIMIT, add_page_route, agency_router, page_description
 from sandbox.registry_data import HOUSEHOLDS, RECIPIENTS
 from sandbox.state import SandboxState
-from sandbox.write_api import serve_write, write_route
+from sandbox.write_api import add_write_route
 
 __all__ = ["AGENCY", "MAX_LIMIT", "registry_router"]
 
 AGENCY = "registry"
 
+# Collection, record model, what its summary calls the records, what they are to page through.
+_READS = (
+    (HOUSEHOLDS, Household, "Households with members", "registry households"),
+    (RECIPIENTS, Recipient, "Programme recipients (PKH, BPNT)", "programme enrolments"),
+)
+
 
 def registry_router(state: SandboxState) -> APIRouter:
     """The registry agency's routes (mount under /registry)."""
-    router = APIRouter(
-        tags=["registry"],
-        dependencies=[Depends(bearer_auth("registry", lambda: state.token(AGENCY)))],
-        responses=ERRORS,
-    )
-    router.add_api_route(
-        f"/v1/{HOUSEHOLDS}",
-        page_endpoint(state, AGENCY, HOUSEHOLDS, partial(state.registry.page, HOUSEHOLDS)),
-        methods=["GET"],
-        name="households",
-        summary="Households with members, by (updated_at, id)",
-        description=(
-            "Page through registry households, current versions only, ordered by (updated_at, id)."
-        ),
-        responses={200: {"model": Page[Household], "description": "One page of households."}},
-    )
-    router.add_api_route(
-        f"/v1/{RECIPIENTS}",
-        page_endpoint(state, AGENCY, RECIPIENTS, partial(state.registry.page, RECIPIENTS)),
-        methods=["GET"],
-        name="recipients",
-        summary="Programme recipients (PKH, BPNT), by (updated_at, id)",
-        description=(
-            "Page through programme enrolments, current versions only, ordered by (updated_at, id)."
-        ),
-        responses={200: {"model": Page[Recipient], "description": "One page of recipients."}},
-    )
-
-    @router.post(
-        f"/v1/{UPDATE_PROPOSALS}",
-        summary="Send a verified household change (idempotent)",
-        **write_route(
-            UpdateProposal,
-            ProposalReceipt,
-            created="Recorded: the receipt.",
-            key_means="The proposal id: a replay returns the first receipt.",
-        ),
-    )
-    async def update_proposals(request: Request) -> Response:
-        """Record an update proposal; the registry queues those about unknown households."""
-        return await serve_write(
-            state, request, AGENCY, UpdateProposal, state.proposals.submit, state.proposals.log
+    router = agency_router(state, AGENCY)
+    for collection, model, summary, what in _READS:
+        add_page_route(
+            router,
+            state,
+            AGENCY,
+            collection,
+            state.registry.pages(collection),
+            model,
+            name=collection,
+            summary=f"{summary}, by (updated_at, id)",
+            description=page_description(what),
+            page_of=collection,
         )
-
+    add_write_route(
+        router,
+        state,
+        AGENCY,
+        UPDATE_PROPOSALS,
+        UpdateProposal,
+        ProposalReceipt,
+        state.proposals.submit,
+        state.proposals.log,
+        summary="Send a verified household change (idempotent)",
+        description=(
+            "Record an update proposal; the registry queues those about unknown households."
+        ),
+        created="Recorded: the receipt.",
+        key_means="The proposal id: a replay returns the first receipt.",
+    )
     return router

@@ -15,9 +15,10 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
@@ -25,6 +26,7 @@ from models.identity import make_nik, make_no_kk
 from models.wilayah import RegionRegistry
 from sandbox.bad_records import (
     BadKind,
+    Breakage,
     RecipientBadKind,
     corrupt_household,
     corrupt_recipient,
@@ -40,8 +42,10 @@ __all__ = [
     "PROGRAMMES",
     "RECIPIENTS",
     "Draft",
+    "Pages",
     "Position",
     "RegistryData",
+    "Scan",
     "index_of_household_id",
     "make_household_id",
     "resume",
@@ -87,9 +91,6 @@ _S_PKH, _S_BPNT, _S_BAD, _S_BAD_KIND, _S_BAD_HOW = 0x105, 0x106, 0x107, 0x108, 0
 _S_REC_BASE, _S_REC_UPDATE, _S_REC_BAD, _S_REC_BAD_KIND = 0x10A, 0x10B, 0x10C, 0x10D
 _S_DUP, _S_DUP_SOURCE = 0x10E, 0x10F
 
-_HOUSEHOLD_KINDS = tuple(BadKind)
-_RECIPIENT_KINDS = tuple(RecipientBadKind)
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class Position:
@@ -124,6 +125,29 @@ def take_page(
             return out, pos
         out.append(record)
     return out, None
+
+
+Scan = Callable[[Position, str | None], Iterable[tuple[Position, dict[str, Any]]]]
+"""scan(start, kecamatan) -> wire records at or after `start` with their positions, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """The pages of one collection: where `updated_since` starts it, and its ordered scan."""
+
+    seek: Callable[[datetime | None], Position]
+    scan: Scan
+
+    def __call__(
+        self,
+        *,
+        since: datetime | None = None,
+        after: Position | None = None,
+        kecamatan: str | None = None,
+        limit: int = 500,
+    ) -> tuple[list[dict[str, Any]], Position | None]:
+        """One page of wire records and the position of the next one (None on the last page)."""
+        return take_page(self.scan(resume(self.seek(since), after), kecamatan), limit)
 
 
 def make_household_id(desa_digits: str, index: int) -> str:
@@ -193,13 +217,13 @@ class RegistryData:
         self._h_update = Salted(seed, _S_UPDATE)
         self._h_pkh = Salted(seed, _S_PKH)
         self._h_bpnt = Salted(seed, _S_BPNT)
-        self._h_bad = Salted(seed, _S_BAD)
-        self._h_bad_kind = Salted(seed, _S_BAD_KIND)
+        self._h_bad = Breakage(BadKind, config.bad_rate, seed, _S_BAD, _S_BAD_KIND)
         self._h_bad_how = Salted(seed, _S_BAD_HOW)
         self._h_rec_base = Salted(seed, _S_REC_BASE)
         self._h_rec_update = Salted(seed, _S_REC_UPDATE)
-        self._h_rec_bad = Salted(seed, _S_REC_BAD)
-        self._h_rec_bad_kind = Salted(seed, _S_REC_BAD_KIND)
+        self._h_rec_bad = Breakage(
+            RecipientBadKind, config.bad_rate, seed, _S_REC_BAD, _S_REC_BAD_KIND
+        )
         self._h_dup = Salted(seed, _S_DUP)
         self._h_dup_source = Salted(seed, _S_DUP_SOURCE)
         self.household_schedule = self.timeline.schedule(_S_HH_VERSION)
@@ -252,16 +276,11 @@ class RegistryData:
 
     def bad_kind(self, index: int) -> BadKind | None:
         """Ground truth: how household `index` is broken on the wire, or None if it is valid."""
-        if self._h_bad.unit1(index) >= self.config.bad_rate:
-            return None
-        return _HOUSEHOLD_KINDS[self._h_bad_kind.hash1(index) % len(_HOUSEHOLD_KINDS)]
+        return self._h_bad.kind(index)
 
     def recipient_bad_kind(self, index: int, programme: str) -> RecipientBadKind | None:
         """Ground truth: how one recipient record of household `index` is broken, or None."""
-        p = PROGRAMMES.index(programme)
-        if self._h_rec_bad.unit(index, p) >= self.config.bad_rate:
-            return None
-        return _RECIPIENT_KINDS[self._h_rec_bad_kind.hash(index, p) % len(_RECIPIENT_KINDS)]
+        return self._h_rec_bad.kind(index, PROGRAMMES.index(programme))
 
     def programmes(self, index: int) -> tuple[str, ...]:
         """Programmes household `index` is enrolled in, in serving (id) order."""
@@ -560,18 +579,9 @@ class RegistryData:
                         record = self._household_record(index, segment, updates)
                         yield Position(segment, index, 0), record
 
-    def page(
-        self,
-        collection: str,
-        *,
-        since: datetime | None = None,
-        after: Position | None = None,
-        kecamatan: str | None = None,
-        limit: int = 500,
-    ) -> tuple[list[dict[str, Any]], Position | None]:
-        """One page of records and the position of the next record (None on the last page)."""
-        start = resume(self.seek(since), after)
-        return take_page(self.scan(collection, start, kecamatan), limit)
+    def pages(self, collection: str) -> Pages:
+        """The pages of one collection (households or recipients), at the current epoch."""
+        return Pages(self.seek, partial(self.scan, collection))
 
     def truth(self, kecamatan: str | None = None) -> dict[str, Any]:
         """Exact counts of what the API serves now, for a kecamatan or the whole province."""

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from models.contracts.pkh import REPORTS
-from sandbox.bad_records import ReportBadKind, corrupt_report
+from sandbox.bad_records import Breakage, ReportBadKind, corrupt_report
 from sandbox.households import Households, HouseholdView
 from sandbox.names import address
 from sandbox.seeding import Salted
@@ -30,7 +30,6 @@ REPORT_PLANTS = ("household_update", "deceased", "moved", "deceased_member", "de
 _S_PLAN, _S_INACTIVE, _S_DETAIL, _S_FACILITATOR, _S_BAD, _S_BAD_KIND, _S_BAD_HOW = range(
     0x301, 0x308
 )
-_KINDS = tuple(ReportBadKind)
 
 _NOTES = {
     "household_update": "Perubahan data keluarga hasil kunjungan rumah",
@@ -53,8 +52,7 @@ class ReportSource(HouseholdSource):
         self._inactive = Salted(seed, _S_INACTIVE)
         self._detail = Salted(seed, _S_DETAIL)
         self._facilitator = Salted(seed, _S_FACILITATOR)
-        self._bad = Salted(seed, _S_BAD)
-        self._bad_kind = Salted(seed, _S_BAD_KIND)
+        self._bad = Breakage(ReportBadKind, households.config.bad_rate, seed, _S_BAD, _S_BAD_KIND)
         self._bad_how = Salted(seed, _S_BAD_HOW)
 
     def plan(self, index: int) -> list[str]:
@@ -86,9 +84,7 @@ class ReportSource(HouseholdSource):
 
     def bad_kind(self, index: int, number: int) -> ReportBadKind | None:
         """How report `number` (1-based) of a household is broken on the wire, or None."""
-        if self._bad.unit(index, number) >= self.households.config.bad_rate:
-            return None
-        return _KINDS[self._bad_kind.hash(index, number) % len(_KINDS)]
+        return self._bad.kind(index, number)
 
     def facilitator_id(self, view: HouseholdView) -> str:
         """The PKH facilitator posted in the household's kecamatan who follows it."""

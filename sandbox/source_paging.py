@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import bisect
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.households import Households
-from sandbox.registry_data import Position, resume, seek_position, take_page
+from sandbox.registry_data import Pages, Position, seek_position
 
 __all__ = [
     "HouseholdSource",
     "KeyedEntry",
     "SourceRecord",
     "epoch_ms",
-    "page_entries",
+    "keyed_pages",
     "since_ms",
 ]
 
@@ -69,19 +69,15 @@ def since_ms(since: datetime | None) -> Position:
     return Position(0 if since is None else max(0, epoch_ms(since)), 0, 0)
 
 
-def page_entries(
-    entries: Sequence[KeyedEntry],
-    since: datetime | None,
-    after: Position | None,
-    limit: int,
-) -> tuple[list[dict[str, Any]], Position | None]:
-    """One page of a keyed list sorted by position, and the next page's position."""
-    start = resume(since_ms(since), after)
-    first = bisect.bisect_left(entries, start, key=lambda e: e.position)
-    chunk = entries[first : first + limit + 1]
-    records = [e.item.record for e in chunk[:limit]]
-    nxt = chunk[limit].position if len(chunk) > limit else None
-    return records, nxt
+def keyed_pages(entries: Callable[[str | None], Sequence[KeyedEntry]]) -> Pages:
+    """The pages of a keyed list: `entries(kecamatan)`, sorted by position, is bisected."""
+
+    def scan(start: Position, kecamatan: str | None) -> Iterator[tuple[Position, dict[str, Any]]]:
+        listed = entries(kecamatan)
+        for i in range(bisect.bisect_left(listed, start, key=lambda e: e.position), len(listed)):
+            yield listed[i].position, listed[i].item.record
+
+    return Pages(since_ms, scan)
 
 
 class HouseholdSource(ABC):
@@ -91,6 +87,7 @@ class HouseholdSource(ABC):
 
     def __init__(self, households: Households) -> None:
         self.households = households
+        self.page = Pages(self.seek, self._wire)
 
     @abstractmethod
     def records(self, index: int) -> list[SourceRecord]:
@@ -122,17 +119,11 @@ class HouseholdSource(ABC):
                     if pos >= start:
                         yield pos, item
 
-    def page(
-        self,
-        *,
-        since: datetime | None = None,
-        after: Position | None = None,
-        kecamatan: str | None = None,
-        limit: int = 500,
-    ) -> tuple[list[dict[str, Any]], Position | None]:
-        """One page of wire records and the position of the next one (None on the last page)."""
-        scanned = self.scan(resume(self.seek(since), after), kecamatan)
-        return take_page(((pos, item.record) for pos, item in scanned), limit)
+    def _wire(
+        self, start: Position, kecamatan: str | None
+    ) -> Iterator[tuple[Position, dict[str, Any]]]:
+        for pos, item in self.scan(start, kecamatan):
+            yield pos, item.record
 
     def all_records(
         self, kecamatan: str | None = None, epoch: int | None = None

@@ -14,11 +14,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 
 from models.contracts.statistik import DATA_REQUESTS, SUBMISSIONS
 from models.workdays import default_calendar
 from sandbox.bad_records import (
+    Breakage,
     RequestBadKind,
     SubmissionBadKind,
     corrupt_request,
@@ -26,9 +28,9 @@ from sandbox.bad_records import (
 )
 from sandbox.config import CoordinationConfig
 from sandbox.layout import Layout
-from sandbox.registry_data import Position
+from sandbox.registry_data import Pages, Position
 from sandbox.seeding import Salted
-from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, page_entries
+from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, keyed_pages
 
 __all__ = ["REQUEST_DUE_WORKDAYS", "Answer", "Request", "StatistikData"]
 
@@ -39,8 +41,6 @@ _S_COUNT, _S_REQUEST, _S_SUBSET, _S_ANSWER, _S_REQ_BAD, _S_REQ_KIND, _S_SUB_BAD 
     0x501, 0x508
 )
 _S_SUB_KIND, _S_BAD_HOW = 0x508, 0x509
-_REQUEST_KINDS = tuple(RequestBadKind)
-_SUBMISSION_KINDS = tuple(SubmissionBadKind)
 _LATEST_LATE_DAYS = 10
 _TITLES = (
     "Pendataan Potensi Desa (Podes) 2026",
@@ -92,10 +92,10 @@ class StatistikData:
         self._h_request = Salted(seed, _S_REQUEST)
         self._h_subset = Salted(seed, _S_SUBSET)
         self._h_answer = Salted(seed, _S_ANSWER)
-        self._h_req_bad = Salted(seed, _S_REQ_BAD)
-        self._h_req_kind = Salted(seed, _S_REQ_KIND)
-        self._h_sub_bad = Salted(seed, _S_SUB_BAD)
-        self._h_sub_kind = Salted(seed, _S_SUB_KIND)
+        self._h_req_bad = Breakage(RequestBadKind, config.bad_rate, seed, _S_REQ_BAD, _S_REQ_KIND)
+        self._h_sub_bad = Breakage(
+            SubmissionBadKind, config.bad_rate, seed, _S_SUB_BAD, _S_SUB_KIND
+        )
         self._h_bad_how = Salted(seed, _S_BAD_HOW)
         self._tz = config.base_time.tzinfo
         self._window_start = (config.base_time - config.span).date()
@@ -119,15 +119,11 @@ class StatistikData:
 
     def request_bad_kind(self, kec: int, j: int) -> RequestBadKind | None:
         """How request j of a kecamatan is broken on the wire, or None."""
-        if self._h_req_bad.unit(kec, j) >= self.config.bad_rate:
-            return None
-        return _REQUEST_KINDS[self._h_req_kind.hash(kec, j) % len(_REQUEST_KINDS)]
+        return self._h_req_bad.kind(kec, j)
 
     def submission_bad_kind(self, village: int, j: int) -> SubmissionBadKind | None:
         """How a desa's submission to request j of its kecamatan is broken, or None."""
-        if self._h_sub_bad.unit(village, j) >= self.config.bad_rate:
-            return None
-        return _SUBMISSION_KINDS[self._h_sub_kind.hash(village, j) % len(_SUBMISSION_KINDS)]
+        return self._h_sub_bad.kind(village, j)
 
     def requests(self, kec: int) -> list[Request]:
         """The kecamatan's requests (possibly broken) with every addressed desa's answer."""
@@ -229,17 +225,9 @@ class StatistikData:
         out.sort(key=lambda e: e.position)
         return out
 
-    def page(
-        self,
-        collection: str,
-        *,
-        since: datetime | None = None,
-        after: Position | None = None,
-        kecamatan: str | None = None,
-        limit: int = 500,
-    ) -> tuple[list[dict[str, Any]], Position | None]:
-        """One page of requests or submissions and the next page's position."""
-        return page_entries(self.entries(collection, kecamatan), since, after, limit)
+    def pages(self, collection: str) -> Pages:
+        """The pages of requests or of submissions."""
+        return keyed_pages(partial(self.entries, collection))
 
 
 def _wire(when: datetime) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import anyio
 import httpx
@@ -103,8 +103,15 @@ async def _call_app(
     return status, headers, content
 
 
-class SandboxASGITransport(httpx.AsyncBaseTransport):
-    """Async in-process transport: an httpx.AsyncClient talks to the app without a socket."""
+class _Options(TypedDict, total=False):
+    """The keyword options of both transports (see `_InProcess`)."""
+
+    client: tuple[str, int]
+    raise_app_exceptions: bool
+
+
+class _InProcess:
+    """What both transports hold: the app, the client address it sees, how app errors surface."""
 
     def __init__(
         self,
@@ -117,28 +124,26 @@ class SandboxASGITransport(httpx.AsyncBaseTransport):
         self.client = client
         self.raise_app_exceptions = raise_app_exceptions
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Serve one request in the caller's event loop."""
-        body = await request.aread()
+    async def _serve(self, request: httpx.Request, body: bytes) -> httpx.Response:
         status, headers, content = await _call_app(
             self.app, request, body, self.client, self.raise_app_exceptions
         )
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
 
 
-class SyncASGITransport(httpx.BaseTransport):
+class SandboxASGITransport(_InProcess, httpx.AsyncBaseTransport):
+    """Async in-process transport: an httpx.AsyncClient talks to the app without a socket."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Serve one request in the caller's event loop."""
+        return await self._serve(request, await request.aread())
+
+
+class SyncASGITransport(_InProcess, httpx.BaseTransport):
     """Sync in-process transport: one background event loop serves every request of a Client."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        client: tuple[str, int] = ("127.0.0.1", 50000),
-        raise_app_exceptions: bool = True,
-    ) -> None:
-        self.app = app
-        self.client = client
-        self.raise_app_exceptions = raise_app_exceptions
+    def __init__(self, app: ASGIApp, **options: Unpack[_Options]) -> None:
+        super().__init__(app, **options)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -163,18 +168,15 @@ class SyncASGITransport(httpx.BaseTransport):
         """Hand the request to the loop thread and wait for the whole answer."""
         body = request.read()
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(
-            _call_app(self.app, request, body, self.client, self.raise_app_exceptions), loop
-        )
+        future = asyncio.run_coroutine_threadsafe(self._serve(request, body), loop)
         timeouts = request.extensions.get("timeout") or {}
         # The whole exchange happens at once in-process, so the read timeout bounds it all.
         wait = timeouts.get("read")
         try:
-            status, headers, content = future.result(timeout=wait)
+            return future.result(timeout=wait)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise httpx.ReadTimeout("sandbox app did not answer in time", request=request) from None
-        return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content))
 
     def close(self) -> None:
         """Stop the loop thread; a later request starts a new one."""

@@ -8,24 +8,13 @@ from typing import Any
 from sandbox.bad_records import BadKind, RecipientBadKind
 from sandbox.config import RegistryDataConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData, served_registry
-from sandbox.coordination_truth import (
-    CheckTruth,
-    CoordinationTruth,
-    FanOutTruth,
-    OfficeTruth,
-    SourceTruth,
-    TruthFinding,
-    compute_truth,
-)
+from sandbox.coordination_truth import CoordinationTruth, compute_truth
 from sandbox.registry_data import RegistryData
 
+# The result type of `coordination_truth` is re-exported with it; the models it nests stay
+# in sandbox.coordination_truth, which defines them.
 __all__ = [
-    "CheckTruth",
     "CoordinationTruth",
-    "FanOutTruth",
-    "OfficeTruth",
-    "SourceTruth",
-    "TruthFinding",
     "coordination_truth",
     "household_bad_kind",
     "recipient_bad_kind",

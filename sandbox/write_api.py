@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
@@ -27,7 +27,14 @@ from sandbox.paging_api import ERRORS, rate_limited, server_error
 from sandbox.state import SandboxState
 from sandbox.stats import OUTCOME_KEY
 
-__all__ = ["IDEMPOTENCY_KEY", "WRITE_ERRORS", "body_schema", "serve_write", "write_route"]
+__all__ = [
+    "IDEMPOTENCY_KEY",
+    "WRITE_ERRORS",
+    "add_write_route",
+    "body_schema",
+    "serve_write",
+    "write_route",
+]
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -169,3 +176,34 @@ async def serve_write(
             cut.status_code = status
             return cut
     return answer
+
+
+def add_write_route(
+    router: APIRouter,
+    state: SandboxState,
+    agency: str,
+    collection: str,
+    model: type[M],
+    receipt: type[BaseModel],
+    submit: Callable[[str, M], Accepted | Conflict],
+    log: IdempotencyLog,
+    *,
+    summary: str,
+    description: str,
+    created: str,
+    key_means: str,
+) -> None:
+    """Add the POST /v1/<collection> route recording idempotent writes through `serve_write`."""
+
+    async def write(request: Request) -> Response:
+        return await serve_write(state, request, agency, model, submit, log)
+
+    router.add_api_route(
+        f"/v1/{collection}",
+        write,
+        methods=["POST"],
+        name=collection.replace("-", "_"),
+        summary=summary,
+        description=description,
+        **write_route(model, receipt, created=created, key_means=key_means),
+    )

@@ -10,16 +10,15 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, Engine
 
-from integrations.coordination_load import (
-    CheckScope,
+from integrations.store.coordination_load import (
     load_blt_overlap_inputs,
     load_deceased_or_moved_inputs,
     load_farmer_needs,
     load_household_update_reports,
     load_multiple_household_people,
 )
-from integrations.db import get_engine, write_lock
-from integrations.handoff_store import create_handoffs
+from integrations.store.engine import get_engine, write_lock
+from integrations.store.handoffs import create_handoffs
 from models.checks import (
     Finding,
     blt_overlaps,
@@ -29,6 +28,7 @@ from models.checks import (
     nik_in_multiple_households,
 )
 from models.handoffs import HandoffKind
+from models.scope import RegionScope
 from models.workdays import local_date
 
 __all__ = [
@@ -93,7 +93,7 @@ def _previous_quarter_start(period: str) -> date:
 
 
 def find(
-    conn: Connection, check: Check, period: str, scope: CheckScope | None = None
+    conn: Connection, check: Check, period: str, scope: RegionScope | None = None
 ) -> list[Finding]:
     """Findings of one check: SQL-narrowed candidates through the pure check."""
     if check is Check.BLT_OVERLAP:
@@ -122,7 +122,7 @@ def run_check(
     *,
     period: str,
     now: datetime,
-    scope: CheckScope | None = None,
+    scope: RegionScope | None = None,
 ) -> dict[str, dict[str, int]]:
     """Run one check and create its handoffs; per handoff kind: findings, created, existing."""
     period_start(period)
@@ -152,7 +152,7 @@ def run_check(
 
 @task(name="programme-check", task_run_name="check {check}", cache_policy=NO_CACHE)
 def run_programme_check(
-    check: Check, period: str, now: datetime, scope: CheckScope | None = None
+    check: Check, period: str, now: datetime, scope: RegionScope | None = None
 ) -> dict[str, dict[str, int]]:
     """Run one cross-programme check over the store; returns counts per handoff kind."""
     logger = get_run_logger()

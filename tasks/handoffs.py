@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from prefect import get_run_logger, task
@@ -19,14 +19,17 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from integrations import handoff_outbox as outbox
-from integrations import handoff_store as store
-from integrations.agency import AgencyClient
-from integrations.db import get_engine, write_lock
-from integrations.errors import AgencyError, Conflict, Unprocessable
-from integrations.handoff_outbox import OutboxItem, SendResult
+from integrations.agencies.client import AgencyClient
+from integrations.agencies.errors import AgencyError, Conflict, Unprocessable
+from integrations.store import decisions, outbox
+from integrations.store import handoff_queries as queries
+from integrations.store import handoffs as store
+from integrations.store.engine import get_engine, write_lock
+from integrations.store.outbox import OutboxItem, SendResult
 from models.contracts.kecamatan import HANDOFFS, DeliveryReceipt
 from models.contracts.registry import UPDATE_PROPOSALS, ProposalReceipt
+from models.scope import WHOLE_PROVINCE, RegionScope
+from models.workdays import operator_instant
 
 __all__ = [
     "BATCH_SIZE",
@@ -65,7 +68,7 @@ class Poster(Protocol):
 
 
 def _now(as_of: datetime | None) -> datetime:
-    return as_of if as_of is not None else datetime.now(UTC)
+    return operator_instant(as_of)
 
 
 def _delivery_receipt(item: OutboxItem, answer: Mapping[str, Any]) -> str:
@@ -158,15 +161,20 @@ def send_proposal_batch(
         return outbox.record_proposals(conn, results, _now(as_of))
 
 
-def outbox_batches(engine: Engine, which: Outbox, batch_size: int = BATCH_SIZE) -> list[list[str]]:
-    """Keys of the pending rows of an outbox, in batches of batch_size."""
+def outbox_batches(
+    engine: Engine,
+    which: Outbox,
+    batch_size: int = BATCH_SIZE,
+    scope: RegionScope = WHOLE_PROVINCE,
+) -> list[list[str]]:
+    """Keys of the pending rows of an outbox (the scope's handoffs), in batches of batch_size."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     with engine.connect() as conn:
         if which == "deliveries":
-            keys = outbox.pending_deliveries(conn)
+            keys = outbox.pending_deliveries(conn, scope=scope)
         else:
-            keys = outbox.pending_proposals(conn)
+            keys = outbox.pending_proposals(conn, scope=scope)
     return [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
 
 
@@ -174,19 +182,23 @@ def outbox_batches(engine: Engine, which: Outbox, batch_size: int = BATCH_SIZE) 
 
 
 @task(name="queue-handoff-deliveries", cache_policy=NO_CACHE)
-def queue_handoff_deliveries(as_of: datetime | None = None) -> int:
+def queue_handoff_deliveries(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> int:
     """Queue a pending delivery for every handoff not yet sent to its current office."""
     engine = get_engine()
     with write_lock(engine), engine.begin() as conn:
-        queued = outbox.queue_deliveries(conn, _now(as_of))
+        queued = outbox.queue_deliveries(conn, _now(as_of), scope)
     get_run_logger().info("%d deliveries queued", queued)
     return queued
 
 
 @task(name="plan-outbox-batches", cache_policy=NO_CACHE)
-def plan_outbox_batches(which: Outbox, batch_size: int = BATCH_SIZE) -> list[list[str]]:
+def plan_outbox_batches(
+    which: Outbox, batch_size: int = BATCH_SIZE, scope: RegionScope = WHOLE_PROVINCE
+) -> list[list[str]]:
     """Split an outbox's pending keys into batches, one delivery task each."""
-    return outbox_batches(get_engine(), which, batch_size)
+    return outbox_batches(get_engine(), which, batch_size, scope)
 
 
 @task(
@@ -228,47 +240,53 @@ def send_update_proposals(ids: list[str], as_of: datetime | None = None) -> dict
 
 
 @task(name="apply-office-decisions", cache_policy=NO_CACHE)
-def apply_office_decisions(as_of: datetime | None = None) -> dict[str, int]:
+def apply_office_decisions(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> dict[str, int]:
     """Apply the office decisions synced from the inbox, in the order they were made."""
     engine = get_engine()
     with write_lock(engine), engine.begin() as conn:
-        counts = store.apply_decisions(conn, _now(as_of))
+        counts = decisions.apply_decisions(conn, _now(as_of), scope=scope)
     get_run_logger().info("decisions: %s", counts.as_dict())
     return counts.as_dict()
 
 
 @task(name="fan-out-data-requests", cache_policy=NO_CACHE)
-def fan_out_requests(as_of: datetime | None = None) -> int:
+def fan_out_requests(as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE) -> int:
     """Turn each KSK data request into one handoff per desa asked."""
     engine = get_engine()
     with write_lock(engine), engine.begin() as conn:
-        made = store.fan_out_data_requests(conn, _now(as_of))
+        made = store.fan_out_data_requests(conn, _now(as_of), scope=scope)
     get_run_logger().info("%d data-request handoffs created", made)
     return made
 
 
 @task(name="apply-data-submissions", cache_policy=NO_CACHE)
-def apply_data_submissions(as_of: datetime | None = None) -> int:
+def apply_data_submissions(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> int:
     """Resolve the data-request handoffs whose desa has submitted."""
     engine = get_engine()
     with write_lock(engine), engine.begin() as conn:
-        resolved = store.apply_submissions(conn, _now(as_of))
+        resolved = store.apply_submissions(conn, _now(as_of), scope=scope)
     get_run_logger().info("%d data requests answered", resolved)
     return resolved
 
 
 @task(name="escalate-overdue-handoffs", cache_policy=NO_CACHE)
-def escalate_overdue_handoffs(as_of: datetime | None = None) -> int:
+def escalate_overdue_handoffs(
+    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> int:
     """Escalate overdue kecamatan and desa handoffs to their kabupaten/kota."""
     engine = get_engine()
     with write_lock(engine), engine.begin() as conn:
-        escalated = store.escalate_overdue(conn, _now(as_of))
+        escalated = store.escalate_overdue(conn, _now(as_of), scope=scope)
     get_run_logger().info("%d handoffs escalated", escalated)
     return escalated
 
 
 @task(name="reconcile-offices", cache_policy=NO_CACHE)
-def reconcile_offices() -> list[dict[str, Any]]:
+def reconcile_offices(scope: RegionScope = WHOLE_PROVINCE) -> list[dict[str, Any]]:
     """Per office: deliveries sent, handoffs accepted, rejected and pending (counts only)."""
     with get_engine().connect() as conn:
-        return [o.as_dict() for o in store.reconciliation(conn)]
+        return [o.as_dict() for o in queries.reconciliation(conn, scope)]

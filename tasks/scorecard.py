@@ -9,14 +9,15 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
-from integrations.coordination_load import (
+from integrations.scorecard_export import record, scorecard_dir, write_scorecard_files
+from integrations.settings import get_settings
+from integrations.store.coordination_load import (
     iter_scorecard_handoffs,
     load_overlap_counts,
     load_source_counts,
 )
-from integrations.db import get_engine
-from integrations.scorecard_export import record, scorecard_dir, write_scorecard_files
-from integrations.settings import get_settings
+from integrations.store.engine import get_engine
+from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import Scorecard, compute_scorecard
 from models.wilayah import get_region_registry
 from models.workdays import WorkCalendar, local_date
@@ -28,17 +29,26 @@ WORST = 5
 
 
 def build_scorecard(
-    engine: Engine, as_of: datetime, calendar: WorkCalendar | None = None
+    engine: Engine,
+    as_of: datetime,
+    calendar: WorkCalendar | None = None,
+    scope: RegionScope = WHOLE_PROVINCE,
 ) -> Scorecard:
-    """The scorecard of every kecamatan as of a moment, from one read of the store."""
-    kecamatan = [k.code for k in get_region_registry().kecamatan()]
+    """The scorecard of the scope's kecamatan as of a moment, from one read of the store."""
+    kecamatan = [
+        k.code for k in get_region_registry().kecamatan() if scope.covers_kecamatan(k.code)
+    ]
     # One connection: the counts and the handoffs are read in the same snapshot on PostgreSQL
     # (SQLite's WAL readers see one snapshot per transaction too).
     with engine.connect() as conn:
-        sources = load_source_counts(conn)
-        findings = load_overlap_counts(conn, as_of)
+        sources = {
+            part: counts
+            for part, counts in load_source_counts(conn).items()
+            if scope.covers_kecamatan(part)
+        }
+        findings = load_overlap_counts(conn, as_of, scope)
         return compute_scorecard(
-            iter_scorecard_handoffs(conn, as_of),
+            iter_scorecard_handoffs(conn, as_of, scope),
             as_of=as_of,
             sources=sources,
             findings=findings,
@@ -48,11 +58,11 @@ def build_scorecard(
 
 
 @task(name="kecamatan-scorecard", cache_policy=NO_CACHE)
-def publish_scorecard(as_of: datetime) -> dict[str, Any]:
+def publish_scorecard(as_of: datetime, scope: RegionScope = WHOLE_PROVINCE) -> dict[str, Any]:
     """Compute the scorecard, write its CSV/XLSX files; return counts, region lines and paths."""
     logger = get_run_logger()
-    card = build_scorecard(get_engine(), as_of)
-    directory = scorecard_dir(get_settings(), local_date(as_of))
+    card = build_scorecard(get_engine(), as_of, scope=scope)
+    directory = scorecard_dir(get_settings(), local_date(as_of), scope)
     files = write_scorecard_files(card, directory)
     prov = card.province
     logger.info(

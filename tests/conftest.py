@@ -49,7 +49,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty store on SQLite (a real file) and on PostgreSQL."""
-    from integrations.db import make_engine, upgrade
+    from integrations.store.engine import make_engine, upgrade
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -75,7 +75,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(store_url: str) -> Iterator[Engine]:
     """An engine on the migrated store."""
-    from integrations.db import make_engine
+    from integrations.store.engine import make_engine
 
     engine = make_engine(store_url)
     yield engine

@@ -1,4 +1,4 @@
-"""Envelope shared by every agency collection of the exchange contract (DESIGN.md §3)."""
+"""Envelope shared by every agency collection of the exchange contract (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from models.wilayah import KodeDesa
 __all__ = ["BLT_RECIPIENTS", "BltRecipient", "BltStatus"]
 
 BLT_RECIPIENTS = "blt-recipients"
-COLLECTIONS = (BLT_RECIPIENTS,)
 
 BltStatus = Literal["proposed", "approved", "removed"]
 """Place of a KPM on the list: proposed, approved by the musdes khusus, or taken off."""

@@ -29,7 +29,6 @@ __all__ = [
 HANDOFFS = "handoffs"
 """Write collection: handoffs delivered to an office (POST, Idempotency-Key)."""
 DECISIONS = "decisions"
-COLLECTIONS = (DECISIONS,)
 
 OfficeKey = Annotated[
     str, StringConstraints(pattern=r"^(kecamatan|desa|kabupaten|agency):[a-z0-9._-]{2,40}$")

@@ -13,7 +13,6 @@ from models.wilayah import KodeDesa
 __all__ = ["FARMER_NEEDS", "FarmerNeed", "Season"]
 
 FARMER_NEEDS = "farmer-needs"
-COLLECTIONS = (FARMER_NEEDS,)
 
 Season = Annotated[str, StringConstraints(pattern=r"^20\d\d-MT[1-3]$")]
 """Planting season (musim tanam) of a year: 2026-MT1 … 2026-MT3."""

@@ -14,7 +14,6 @@ from models.wilayah import KodeKecamatan
 __all__ = ["REPORTS", "FacilitatorReport", "ReportKind"]
 
 REPORTS = "reports"
-COLLECTIONS = (REPORTS,)
 
 ReportKind = Literal["household_update", "deceased", "moved", "non_compliance", "graduation"]
 """Kinds of report a PKH facilitator files about a KPM."""

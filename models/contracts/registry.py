@@ -19,7 +19,6 @@ Period = Annotated[str, StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
 
 HOUSEHOLDS = "households"
 RECIPIENTS = "recipients"
-COLLECTIONS = (HOUSEHOLDS, RECIPIENTS)
 UPDATE_PROPOSALS = "update-proposals"
 """Write collection: verified household changes sent back (POST, Idempotency-Key)."""
 

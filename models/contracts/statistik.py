@@ -14,7 +14,6 @@ __all__ = ["DATA_REQUESTS", "SUBMISSIONS", "DataRequest", "DataSubmission"]
 
 DATA_REQUESTS = "data-requests"
 SUBMISSIONS = "submissions"
-COLLECTIONS = (DATA_REQUESTS, SUBMISSIONS)
 
 
 class DataRequest(BaseModel):

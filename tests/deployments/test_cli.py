@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
 from deployments.cli import app
-from integrations.db import get_engine
 from integrations.settings import get_settings
+from integrations.store.engine import get_engine
 from models.tables import Region
 
 

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from deployments import cli_handoffs
 from deployments.cli_handoffs import handoffs_app
-from integrations.audit_store import AUDIT
-from integrations.db import get_engine, make_engine, upgrade
-from integrations.handoff_store import create_handoffs, transition
 from integrations.settings import get_settings
+from integrations.store.engine import get_engine, make_engine, upgrade
+from integrations.store.handoffs import create_handoffs, transition
+from integrations.store.tables import AUDIT
 from models.checks import Finding
 from models.handoffs import HandoffKind, Office
 from models.identity import id_token, make_nik

@@ -13,14 +13,16 @@ from typer.testing import CliRunner
 
 from deployments import cli_quarantine
 from deployments.cli_quarantine import quarantine_app
-from integrations.db import get_engine, make_engine
 from integrations.settings import get_settings
-from integrations.source_store import SOURCE_TABLES, write_source_page
-from integrations.store import QUARANTINE, CursorState, quarantine
+from integrations.store.cursors import CursorState
+from integrations.store.engine import get_engine, make_engine
+from integrations.store.pages import write_source_page
+from integrations.store.quarantine import quarantine
+from integrations.store.tables import QUARANTINE, source_table
 from models.identity import id_token
-from models.source_rows import prepare_source_page
+from models.sources import prepare_page
 from models.validation import Reason, Rejection
-from tests.models.test_source_rows import NIK, blt, report
+from tests.models.test_sources import NIK, blt, report
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 KEY = "cli-test-pii-key"
@@ -43,7 +45,7 @@ def hub_store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engin
 
 
 def _sync(engine: Engine, source: str, records: list[dict[str, object]]) -> None:
-    page = prepare_source_page(source, records, KEY.encode(), NOW)
+    page = prepare_page(source, records, KEY.encode(), NOW)
     state = CursorState(source, "35.07.01")
     with engine.begin() as conn:
         write_source_page(conn, source, page, state, None, now=NOW)
@@ -113,7 +115,7 @@ def test_replay_after_a_fix(hub_store: Engine) -> None:
         "still_invalid": 1,
         "reasons": {"desa_code:kelurahan_no_dana_desa": 1},
     }
-    table = SOURCE_TABLES["desa.blt-recipients"]
+    table = source_table("desa.blt-recipients")
     with hub_store.connect() as conn:
         (token,) = conn.execute(select(table.c.nik_token)).scalars()
         statuses = {

@@ -5,6 +5,10 @@ from __future__ import annotations
 from prefect.utilities.callables import parameter_schema
 
 from deployments.serve import build_deployments
+from flows.check_overlaps import check_programme_overlaps
+from flows.daily_coordination import daily_coordination
+from flows.dispatch_handoffs import dispatch_handoffs
+from flows.kecamatan_scorecard import kecamatan_scorecard
 from flows.sync_registry import sync_registry
 
 
@@ -35,10 +39,21 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
     assert deps["registry-adhoc"].schedules == []
     # The UI renders this schema as a form: kabupaten/kecamatan lists, collections enum, bounds.
     schema = parameter_schema(sync_registry).model_dump()
-    assert schema["properties"]["scope"]["$ref"] == "#/definitions/SyncScope"
-    scope = schema["definitions"]["SyncScope"]["properties"]
-    assert {"kabupaten", "kecamatan", "collections", "full_resync", "page_limit"} <= set(scope)
+    assert schema["properties"]["scope"]["$ref"] == "#/definitions/RegionScope"
+    scope = schema["definitions"]["RegionScope"]["properties"]
+    assert set(scope) == {"kabupaten", "kecamatan"}
+    assert {"scope", "collections", "full_resync", "page_limit"} == set(schema["properties"])
+    assert schema["properties"]["page_limit"]["anyOf"][0]["maximum"] == 5000
     assert schema["definitions"]["Collection"]["enum"] == ["households", "recipients"]
+    # Every coordination flow takes the same scope form.
+    for flow in (
+        daily_coordination,
+        check_programme_overlaps,
+        dispatch_handoffs,
+        kecamatan_scorecard,
+    ):
+        props = parameter_schema(flow).model_dump()["properties"]
+        assert props["scope"]["$ref"] == "#/definitions/RegionScope", flow.name
 
 
 def test_prefect_yaml_matches_the_served_deployments() -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from integrations.db import get_engine
 from integrations.settings import get_settings
+from integrations.store.engine import get_engine
 from sandbox.config import DEFAULT_ADMIN_TOKEN, RegistryDataConfig, SandboxConfig
 from sandbox.registry_data import RegistryData
 from sandbox.server import serve_in_thread

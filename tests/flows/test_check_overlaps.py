@@ -13,10 +13,10 @@ from sqlalchemy import Engine, func, insert, select
 
 from deployments.run_audit import audit_flow_run
 from flows.check_overlaps import check_programme_overlaps
-from integrations.coordination_load import CheckScope
-from integrations.db import get_engine
 from integrations.settings import get_settings
+from integrations.store.engine import get_engine
 from models.identity import id_token, make_nik, make_no_kk
+from models.scope import RegionScope
 from models.tables import (
     BltRecipient,
     Enrolment,
@@ -246,7 +246,7 @@ def test_checks_create_each_handoff_once_and_record_counts_only(hub_store: Engin
 
 def test_a_scoped_run_creates_only_that_region_s_handoffs(hub_store: Engine) -> None:
     result = check_programme_overlaps(
-        period=Q4, as_of=AS_OF, scope=CheckScope(kecamatan=["35.78.02"])
+        period=Q4, as_of=AS_OF, scope=RegionScope(kecamatan=["35.78.02"])
     )
     got = {k: c["created"] for kinds in result["checks"].values() for k, c in kinds.items()}
     # Only the findings with a receiver in 35.78.02: the NIK in two households and the

@@ -9,13 +9,12 @@ from sqlalchemy import select
 
 from deployments.run_audit import audit_flow_run
 from flows.collect_reports import collect_facilitator_reports
-from flows.sync_registry import SyncScope
-from integrations.agency import AgencyClient
-from integrations.db import get_engine
+from integrations.agencies.client import AgencyClient
 from integrations.settings import get_settings
-from integrations.source_store import SOURCE_TABLES
-from integrations.store import CURSOR
+from integrations.store.engine import get_engine
+from integrations.store.tables import CURSOR, source_table
 from models.identity import id_token
+from models.scope import RegionScope
 from models.wilayah import get_region_registry
 from sandbox.config import SandboxConfig
 from sandbox.truth import coordination_truth
@@ -23,7 +22,7 @@ from tests.flows.conftest import DATA, Sandbox
 
 # Sidoarjo and Pamekasan: eleven facilitator reports in the seeded sample.
 KABUPATEN = ["35.15", "35.28"]
-REPORTS = SOURCE_TABLES["pkh.reports"]
+REPORTS = source_table("pkh.reports")
 
 
 @pytest.fixture
@@ -41,10 +40,11 @@ def test_reports_match_the_sandbox_truth(hub_pkh: str) -> None:
     truth = coordination_truth(SandboxConfig(registry=DATA), kecamatan)
     expected = truth.sources["pkh/reports"]
     assert expected.valid > 3
-    state = collect_facilitator_reports(scope=SyncScope(kabupaten=KABUPATEN), return_state=True)
+    state = collect_facilitator_reports(scope=RegionScope(kabupaten=KABUPATEN), return_state=True)
     assert state.is_completed(), state.message
     totals = state.result()["totals"]
-    assert totals == {
+    columns = ("fetched", "upserted", "unchanged", "quarantined")
+    assert {source: {k: t[k] for k in columns} for source, t in totals.items()} == {
         "pkh.reports": {
             "fetched": expected.records,
             "upserted": expected.valid,

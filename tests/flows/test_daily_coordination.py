@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -15,12 +17,12 @@ from deployments.coordination_truth import check_scores, store_figures
 from deployments.demo import DEMO_START
 from deployments.run_audit import audit_flow_tree
 from flows.daily_coordination import daily_coordination
-from flows.sync_registry import SyncScope
-from integrations.db import get_engine
-from integrations.handoff_outbox import DELIVERY
-from integrations.handoff_store import HANDOFF
 from integrations.settings import AGENCIES, get_settings
+from integrations.store.engine import get_engine
+from integrations.store.outbox import DELIVERY
+from integrations.store.tables import HANDOFF
 from models.handoffs import HandoffKind
+from models.scope import RegionScope
 from models.wilayah import get_region_registry
 from sandbox.config import (
     DEFAULT_ADMIN_TOKEN,
@@ -80,7 +82,7 @@ def sandbox(
 def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
     sandbox: httpx.Client,
 ) -> None:
-    scope = SyncScope(kabupaten=KABUPATEN)
+    scope = RegionScope(kabupaten=KABUPATEN)
     day1 = daily_coordination(scope=scope, as_of=DEMO_START, return_state=True)
     assert day1.is_completed(), day1.message
     sandbox.post("/_admin/clock", json={"advance_days": 8}).raise_for_status()
@@ -150,3 +152,60 @@ def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
         assert record.flow_runs == 7
         assert record.not_completed == []
         assert sum(record.clear_ids.values()) == 0
+
+
+def _rows(table: Any, *where: Any) -> dict[str, dict[str, Any]]:
+    key = table.c.id if "id" in table.c else table.c.key
+    with get_engine().connect() as conn:
+        return {
+            row[key.name]: dict(row) for row in conn.execute(select(table).where(*where)).mappings()
+        }
+
+
+@pytest.mark.slow
+def test_a_run_for_one_kabupaten_leaves_the_others_untouched_and_keeps_one_clock(
+    sandbox: httpx.Client,
+) -> None:
+    other, mine = RegionScope(kabupaten=["35.09"]), RegionScope(kabupaten=["35.07"])
+    first = daily_coordination(scope=other, as_of=DEMO_START, return_state=True)
+    assert first.is_completed(), first.message
+    data_dir = get_settings().data_dir
+    before = _rows(HANDOFF, HANDOFF.c.kabupaten_code == "35.09")
+    deliveries = _rows(DELIVERY, DELIVERY.c.handoff_id.in_(list(before)))
+    files = {p: p.read_bytes() for p in (data_dir / "scorecards").rglob("*") if p.is_file()}
+    assert before and deliveries and files
+
+    # Eight days later 35.09's handoffs are overdue; a run for 35.07 must not escalate them,
+    # apply their offices' answers, deliver them again or rewrite their scorecard. The time
+    # is typed without a zone: every step reads it as the same instant in WIB.
+    sandbox.post("/_admin/clock", json={"advance_days": 8}).raise_for_status()
+    typed = (DEMO_START + timedelta(days=8)).replace(tzinfo=None)
+    second = daily_coordination(scope=mine, as_of=typed, return_state=True)
+    assert second.is_completed(), second.message
+    steps = second.result()
+    instant = typed.replace(tzinfo=ZoneInfo("Asia/Jakarta")).isoformat()
+    assert {
+        name: steps[name]["as_of"]
+        for name in ("check-programme-overlaps", "dispatch-handoffs", "kecamatan-scorecard")
+    } == dict.fromkeys(
+        ("check-programme-overlaps", "dispatch-handoffs", "kecamatan-scorecard"), instant
+    )
+    assert steps["dispatch-handoffs"]["run"]["escalated"] > 0  # 35.07's own overdue ones
+
+    after = _rows(HANDOFF, HANDOFF.c.kabupaten_code == "35.09")
+    assert {hid: after[hid] for hid in before} == before
+    # Only a finding that also involves 35.07 may add a handoff for a 35.09 office.
+    mine_subjects = {
+        r["subject_token"] for r in _rows(HANDOFF, HANDOFF.c.kabupaten_code == "35.07").values()
+    }
+    assert {r["subject_token"] for hid, r in after.items() if hid not in before} <= mine_subjects
+    assert _rows(DELIVERY, DELIVERY.c.handoff_id.in_(list(after))) == deliveries
+    assert {p: p.read_bytes() for p in files} == files
+    scorecard = steps["kecamatan-scorecard"]
+    assert scorecard["scope"] == "35.07"
+    assert scorecard["kecamatan"] == len(get_region_registry().kecamatan("35.07"))
+    # A scoped scorecard has a folder of its own: the province's files of the day stay whole.
+    scoped = Path(scorecard["files"]["kecamatan_csv"])
+    assert scoped.parent == data_dir / "scorecards" / "2026-11-11" / "scope-35.07"
+    codes = {line.split(",")[0] for line in scoped.read_text(encoding="utf-8-sig").splitlines()[1:]}
+    assert codes and all(code.startswith("35.07.") for code in codes), codes

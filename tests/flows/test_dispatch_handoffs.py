@@ -18,9 +18,11 @@ from prefect.client.schemas.sorting import ArtifactSort
 from sqlalchemy import Engine, select
 
 from flows.dispatch_handoffs import dispatch_handoffs
-from integrations.db import get_engine, make_engine, upgrade
-from integrations.handoff_store import HANDOFF, create_handoffs, verify_audit
 from integrations.settings import get_settings
+from integrations.store.audit import verify_audit
+from integrations.store.engine import get_engine, make_engine, upgrade
+from integrations.store.handoffs import create_handoffs
+from integrations.store.tables import HANDOFF
 from models.checks import Finding
 from models.handoffs import HandoffKind, Office
 from sandbox.config import (

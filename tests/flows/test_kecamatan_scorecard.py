@@ -18,8 +18,8 @@ from sqlalchemy import Engine, insert
 
 from deployments.run_audit import audit_flow_run
 from flows.kecamatan_scorecard import kecamatan_scorecard
-from integrations.db import get_engine
 from integrations.settings import get_settings
+from integrations.store.engine import get_engine
 from models.tables import Handoff, Quarantine, SyncCursor
 
 WIB = ZoneInfo("Asia/Jakarta")

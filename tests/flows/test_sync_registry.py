@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from deployments.run_audit import audit_flow_run
-from flows.sync_registry import SyncIncomplete, SyncScope, sync_registry
-from integrations.db import get_engine
+from flows.common import SyncIncomplete
+from flows.sync_registry import sync_registry
+from integrations.store.engine import get_engine
+from models.scope import RegionScope
 from models.tables import Enrolment, Household, Member, Quarantine, SyncCursor
 from models.wilayah import get_region_registry
 from tests.flows.conftest import Sandbox
@@ -47,12 +49,12 @@ def _truth(sandbox: Sandbox, epoch: int) -> dict[str, int]:
 
 
 def test_sync_matches_ground_truth_and_records_everything(sandbox: Sandbox, hub: str) -> None:
-    state = sync_registry(scope=SyncScope(kabupaten=KABUPATEN), return_state=True)
+    state = sync_registry(scope=RegionScope(kabupaten=KABUPATEN), return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
     truth = _truth(sandbox, 0)
     assert truth["households"] > 50 and truth["bad_households"] > 0
-    hh, rc = summary["totals"]["households"], summary["totals"]["recipients"]
+    hh, rc = summary["totals"]["registry.households"], summary["totals"]["registry.recipients"]
     assert hh["fetched"] == truth["households"]
     assert hh["upserted"] == truth["valid_households"]
     assert hh["quarantined"] == truth["bad_households"]
@@ -80,9 +82,9 @@ def test_sync_matches_ground_truth_and_records_everything(sandbox: Sandbox, hub:
 
 
 def test_incremental_sync_reads_only_what_changed(sandbox: Sandbox, hub: str) -> None:
-    scope = SyncScope(kabupaten=KABUPATEN)
+    scope = RegionScope(kabupaten=KABUPATEN)
     sync_registry(scope=scope)
-    again = sync_registry(scope=scope)["totals"]["households"]
+    again = sync_registry(scope=scope)["totals"]["registry.households"]
     # Nothing changed: only the boundary records at each watermark come back, unchanged.
     assert again["upserted"] == 0
     assert again["fetched"] <= 2 * len(_kecamatan())
@@ -94,7 +96,7 @@ def test_incremental_sync_reads_only_what_changed(sandbox: Sandbox, hub: str) ->
     ]
     valid_changed = [i for i in changed if data.bad_kind(i) is None]
     assert valid_changed, "the epoch must update some households"
-    after = sync_registry(scope=scope)["totals"]["households"]
+    after = sync_registry(scope=scope)["totals"]["registry.households"]
     assert after["upserted"] == len(valid_changed)
     truth = _truth(sandbox, 1)
     assert _count(Household) == truth["valid_households"]
@@ -108,20 +110,20 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_report(
 
     monkeypatch.setenv("CETTAR_REGISTRY_TOKEN", "wrong-token-value")
     get_settings.cache_clear()
-    state = sync_registry(scope=SyncScope(kabupaten=["35.79"]), return_state=True)
+    state = sync_registry(scope=RegionScope(kabupaten=["35.79"]), return_state=True)
     assert state.is_failed()
-    with pytest.raises(SyncIncomplete, match=r"1 of 1 partitions failed: 35\.79"):
+    with pytest.raises(SyncIncomplete, match=r"1 of 1 partitions failed: registry 35\.79"):
         state.result()
     assert "wrong-token-value" not in (state.message or "")
     assert _count(Household) == 0
 
 
 def test_scope_partitions_group_kecamatan_by_kabupaten() -> None:
-    parts = SyncScope(kabupaten=["35.79"], kecamatan=["35.78.01", "350701"]).partitions()
+    parts = RegionScope(kabupaten=["35.79"], kecamatan=["35.78.01", "350701"]).partitions()
     assert list(parts) == ["35.07", "35.78", "35.79"]
     assert parts["35.78"] == ["35.78.01"]
     assert parts["35.07"] == ["35.07.01"]
     assert len(parts["35.79"]) == len(get_region_registry().kecamatan("35.79"))
-    assert len(SyncScope().partitions()) == 38
+    assert len(RegionScope().partitions()) == 38
     with pytest.raises(ValueError, match="not a kabupaten"):
-        SyncScope(kabupaten=["35.78.01"]).partitions()
+        RegionScope(kabupaten=["35.78.01"]).partitions()

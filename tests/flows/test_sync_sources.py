@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from deployments.run_audit import audit_flow_run
-from flows.sync_registry import SyncIncomplete, SyncScope
+from flows.common import SyncIncomplete
 from flows.sync_sources import SourceAgency, sync_sources_flow
-from integrations.db import get_engine
 from integrations.settings import get_settings
-from integrations.source_store import SOURCE_TABLES
-from integrations.store import CURSOR, QUARANTINE
+from integrations.store.engine import get_engine
+from integrations.store.tables import CURSOR, QUARANTINE, source_table
+from models.scope import RegionScope
 from models.wilayah import get_region_registry
 from sandbox.config import SandboxConfig
 from sandbox.truth import coordination_truth
@@ -48,7 +48,7 @@ def test_sources_match_the_sandbox_truth_then_sync_incrementally(
 ) -> None:
     truth = coordination_truth(SandboxConfig(registry=DATA), _kecamatan()).sources
     decisions_visible = sandbox.admin.get("/_admin/inbox").json()["decisions_visible"]
-    state = sync_sources_flow(scope=SyncScope(kabupaten=[KABUPATEN]), return_state=True)
+    state = sync_sources_flow(scope=RegionScope(kabupaten=[KABUPATEN]), return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
     assert summary["partitions"] == 4  # desa, pertanian, statistik for 35.15; the inbox whole
@@ -64,7 +64,7 @@ def test_sources_match_the_sandbox_truth_then_sync_incrementally(
         assert totals[source]["fetched"] == expected.records, source
         assert totals[source]["upserted"] == expected.valid, source
         assert totals[source]["quarantined"] == expected.invalid, source
-        assert _count(SOURCE_TABLES[source]) == expected.valid, source
+        assert _count(source_table(source)) == expected.valid, source
     assert totals["kecamatan.decisions"]["fetched"] == decisions_visible
     assert (
         _count(QUARANTINE)
@@ -91,11 +91,11 @@ def test_sources_match_the_sandbox_truth_then_sync_incrementally(
 
     # Nothing changed: a second run writes nothing new.
     again = sync_sources_flow(
-        scope=SyncScope(kabupaten=[KABUPATEN]), agencies=[SourceAgency.pertanian]
+        scope=RegionScope(kabupaten=[KABUPATEN]), agencies=[SourceAgency.pertanian]
     )
     assert list(again["totals"]) == ["pertanian.farmer-needs"]
     assert again["totals"]["pertanian.farmer-needs"]["upserted"] == 0
-    assert _count(SOURCE_TABLES["pertanian.farmer-needs"]) == truth["pertanian/farmer-needs"].valid
+    assert _count(source_table("pertanian.farmer-needs")) == truth["pertanian/farmer-needs"].valid
 
 
 def test_a_failing_agency_fails_the_run_but_keeps_the_others(
@@ -104,7 +104,7 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_others(
     monkeypatch.setenv("CETTAR_DESA_TOKEN", "wrong-desa-token")
     get_settings.cache_clear()
     state = sync_sources_flow(
-        scope=SyncScope(kabupaten=["35.79"]),
+        scope=RegionScope(kabupaten=["35.79"]),
         agencies=[SourceAgency.desa, SourceAgency.statistik],
         return_state=True,
     )
@@ -112,5 +112,5 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_others(
     with pytest.raises(SyncIncomplete, match=r"1 of 2 partitions failed: desa 35\.79"):
         state.result()
     assert "wrong-desa-token" not in (state.message or "")
-    assert _count(SOURCE_TABLES["desa.blt-recipients"]) == 0
-    assert _count(SOURCE_TABLES["statistik.data-requests"]) > 0
+    assert _count(source_table("desa.blt-recipients")) == 0
+    assert _count(source_table("statistik.data-requests")) > 0

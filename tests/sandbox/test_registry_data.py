@@ -253,27 +253,27 @@ def test_truth_counts_match_the_records() -> None:
 def test_page_order_and_seek_match_the_generator() -> None:
     data = RegistryData(RegistryDataConfig(households=600, epoch=2, bad_rate=0.0))
     for collection in (HOUSEHOLDS, RECIPIENTS):
-        records, nxt = data.page(collection, limit=100_000)
+        records, nxt = data.pages(collection)(limit=100_000)
         assert nxt is None
         keys = [(datetime.fromisoformat(r["updated_at"]), r["id"]) for r in records]
         assert keys == sorted(keys)
         assert len(set(keys)) == len(keys)
         for k in (1, len(records) // 3, len(records) - 1):
-            later, _ = data.page(collection, since=keys[k][0], limit=100_000)
+            later, _ = data.pages(collection)(since=keys[k][0], limit=100_000)
             first = next(j for j, key in enumerate(keys) if key[0] >= keys[k][0])
             assert later == records[first:]
 
 
 def test_one_kecamatan_at_jatim_scale_is_cheap() -> None:
     data = RegistryData(RegistryDataConfig(households=6_500_000, epoch=2))
-    records, nxt = data.page(HOUSEHOLDS, kecamatan="35.78.01", limit=5000)
+    records, nxt = data.pages(HOUSEHOLDS)(kecamatan="35.78.01", limit=5000)
     assert nxt is None
     assert len(records) == data.households_count("35.78.01") > 2000
     # Nothing is kept per household: a fresh generator plus a page stays small.
     tracemalloc.start()
     try:
         other = RegistryData(RegistryDataConfig(households=6_500_000, epoch=2))
-        other.page(HOUSEHOLDS, kecamatan="35.07.01", limit=300)
+        other.pages(HOUSEHOLDS)(kecamatan="35.07.01", limit=300)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

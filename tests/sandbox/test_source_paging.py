@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sandbox.registry_data import Position
-from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, page_entries, since_ms
+from sandbox.source_paging import KeyedEntry, SourceRecord, epoch_ms, keyed_pages, since_ms
 
 
 def _entries() -> list[KeyedEntry]:
@@ -27,16 +27,17 @@ def test_epoch_ms_rounds_up() -> None:
 
 def test_pages_chain_and_updated_since_is_inclusive() -> None:
     entries = _entries()
-    first, nxt = page_entries(entries, None, None, 4)
+    pages = keyed_pages(lambda kecamatan: entries)
+    first, nxt = pages(limit=4)
     assert [r["id"] for r in first] == ["R-00", "R-01", "R-02", "R-03"]
     assert nxt == entries[4].position
-    rest, last = page_entries(entries, None, nxt, 100)
+    rest, last = pages(after=nxt, limit=100)
     assert [r["id"] for r in rest] == [f"R-{n:02d}" for n in range(4, 10)] and last is None
     since = datetime.fromisoformat(entries[6].item.record["updated_at"])
-    later, _ = page_entries(entries, since, None, 100)
+    later, _ = pages(since=since, limit=100)
     assert later[0]["id"] == "R-06"
     # A cursor behind updated_since does not rewind.
-    again, _ = page_entries(entries, since, entries[1].position, 100)
+    again, _ = pages(since=since, after=entries[1].position, limit=100)
     assert again == later
-    exact, done = page_entries(entries, None, None, 10)
+    exact, done = pages(limit=10)
     assert len(exact) == 10 and done is None

@@ -14,23 +14,20 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from integrations.agency import AgencyClient
-from integrations.errors import Conflict, ServerError, Unprocessable
-from integrations.handoff_outbox import (
+from integrations.agencies.client import AgencyClient
+from integrations.agencies.errors import Conflict, ServerError, Unprocessable
+from integrations.settings import Settings
+from integrations.store.audit import verify_audit
+from integrations.store.decisions import apply_decisions
+from integrations.store.handoffs import create_handoffs
+from integrations.store.outbox import (
     OutboxItem,
     SendResult,
     pending_deliveries,
     pending_proposals,
     queue_deliveries,
 )
-from integrations.handoff_store import (
-    DELIVERY,
-    HANDOFF,
-    apply_decisions,
-    create_handoffs,
-    verify_audit,
-)
-from integrations.settings import Settings
+from integrations.store.tables import DELIVERY, HANDOFF
 from models.checks import Finding
 from models.handoffs import HandoffKind, Office
 from models.identity import id_token, make_nik

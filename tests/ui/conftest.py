@@ -83,8 +83,8 @@ def hub_run(chromium_executable: str, tmp_path_factory: pytest.TempPathFactory) 
     """
     from deployments.prefect_server import ensure_server, stop_server
     from deployments.prefect_server import prefect_api as use_prefect_api
-    from integrations.db import get_engine
     from integrations.settings import Settings, get_settings
+    from integrations.store.engine import get_engine
     from sandbox.config import RegistryDataConfig, SandboxConfig
     from sandbox.server import serve_in_thread
 
@@ -104,9 +104,10 @@ def hub_run(chromium_executable: str, tmp_path_factory: pytest.TempPathFactory) 
                 get_settings.cache_clear()
                 get_engine.cache_clear()
                 flush_run_records()
-                from flows.sync_registry import SyncScope, sync_registry
+                from flows.sync_registry import sync_registry
+                from models.scope import RegionScope
 
-                state = sync_registry(scope=SyncScope(kabupaten=[KABUPATEN]), return_state=True)
+                state = sync_registry(scope=RegionScope(kabupaten=[KABUPATEN]), return_state=True)
                 flush_run_records()
                 get_engine().dispose()
             assert state.is_completed(), f"the hub run ended {state.name}: {state.message}"

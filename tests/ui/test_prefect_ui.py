@@ -53,7 +53,7 @@ def _reasons(summary: dict[str, Any], collection: str) -> str:
 def test_run_page_shows_the_run_its_state_logs_and_task_runs(page: Page, hub_run: HubRun) -> None:
     from playwright.sync_api import expect
 
-    households = hub_run.summary["totals"]["households"]
+    households = hub_run.summary["totals"]["registry.households"]
     task_runs = hub_run.summary["partitions"] + 1  # one per partition, plus preparing the store
 
     page.goto(hub_run.page_url)
@@ -109,9 +109,9 @@ def test_artifacts_tab_shows_the_registry_sync_summary_table(page: Page, hub_run
     table = page.get_by_role("table")
     expect(table.get_by_role("columnheader")).to_have_text(
         [
-            "kabupaten",
+            "source",
+            "partition",
             "name",
-            "collection",
             "fetched",
             "upserted",
             "unchanged",

@@ -1,0 +1,223 @@
+"""Helpers every flow shares: a failed state's message, partition tasks, sync summaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypeVar
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import wait
+from prefect.runtime import flow_run
+from prefect.states import State
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.tasks import Task
+from pydantic import Field
+
+from integrations.settings import get_settings
+from integrations.sync.engine import ALL
+from models.scope import RegionScope
+from models.sources import sources_of
+from models.wilayah import get_region_registry
+from tasks.sync import sync_partition
+
+__all__ = [
+    "FullResync",
+    "PageLimit",
+    "SyncIncomplete",
+    "failed_message",
+    "partition_runner",
+    "publish_summary",
+    "run_partition_tasks",
+    "run_scope",
+    "summarise",
+    "sync_and_publish",
+    "sync_markdown",
+]
+
+_K = TypeVar("_K")
+
+FullResync = Annotated[bool, Field(description="Ignore watermarks and re-read everything.")]
+"""The `full_resync` parameter of every sync flow."""
+PageLimit = Annotated[int | None, Field(ge=1, le=5000, description="Records per page.")]
+"""The `page_limit` parameter of every sync flow (None: the setting)."""
+_COLUMNS = ("fetched", "upserted", "unchanged", "quarantined")
+
+
+class SyncIncomplete(RuntimeError):
+    """Some partitions failed; the others were synced and counted."""
+
+
+def failed_message(state: State[Any], limit: int = 300) -> str:
+    """Why a task or subflow run failed, cut to `limit` characters.
+
+    The state message is the sanitised error text (no tokens, no payloads).
+    """
+    return (state.message or state.name or "failed")[:limit]
+
+
+def partition_runner(partitions: int) -> TaskRunner[Any]:
+    """Partitions one after another by default; in parallel processes when configured."""
+    workers = min(get_settings().sync_workers, partitions)
+    if workers > 1:
+        # Validation is CPU-bound: threads would only take turns on the interpreter lock.
+        return ProcessPoolTaskRunner(max_workers=workers)
+    return ThreadPoolTaskRunner(max_workers=1)
+
+
+def run_partition_tasks(
+    task: Task[..., dict[str, Any]], jobs: Mapping[_K, dict[str, Any]]
+) -> tuple[dict[_K, dict[str, Any]], dict[_K, str]]:
+    """Run `task` once per job's parameters; return the results and the failures by job."""
+    results: dict[_K, dict[str, Any]] = {}
+    failed: dict[_K, str] = {}
+    with partition_runner(len(jobs)) as runner:
+        futures = {job: runner.submit(task, parameters) for job, parameters in jobs.items()}
+        wait(list(futures.values()))
+        for job, fut in futures.items():
+            state = fut.state
+            if state.is_completed():
+                results[job] = fut.result()
+            else:
+                failed[job] = failed_message(state)
+    return results, failed
+
+
+def _partitions_of(agency: str, scope: RegionScope) -> dict[str, list[str]]:
+    if all(spec.partitioned for spec in sources_of(agency)):
+        return scope.partitions()
+    # Read whole: one task, whatever the scope (an office's answer may concern any region).
+    return {ALL: []}
+
+
+def _region_name(partition: str) -> str:
+    if partition == ALL:
+        return "all offices"
+    region = get_region_registry().get(partition)
+    return region.name if region is not None else ""
+
+
+def summarise(
+    results: dict[tuple[str, str], dict[str, Any]], failed: dict[tuple[str, str], str]
+) -> dict[str, Any]:
+    """Totals per source and the per-partition rows of the summary artifact (counts only)."""
+    totals: dict[str, Counter[str]] = {}
+    reasons: Counter[str] = Counter()
+    rows: list[dict[str, Any]] = []
+    for (agency, partition), res in sorted(results.items()):
+        for spec in sources_of(agency):
+            c = res.get(spec.collection)
+            if not c:
+                continue
+            totals.setdefault(spec.name, Counter()).update(
+                {k: v for k, v in c.items() if isinstance(v, int)}
+            )
+            reasons.update({f"{spec.name}/{k}": v for k, v in c["reasons"].items()})
+            rows.append(
+                {
+                    "source": spec.name,
+                    "partition": partition,
+                    "name": _region_name(partition),
+                    **{k: c[k] for k in _COLUMNS},
+                    "quarantine reasons": ", ".join(
+                        f"{k} {v}" for k, v in sorted(c["reasons"].items())
+                    ),
+                }
+            )
+    for (agency, partition), why in sorted(failed.items()):
+        rows.append(
+            {
+                "source": f"{agency} (FAILED)",
+                "partition": partition,
+                "name": _region_name(partition),
+                **dict.fromkeys(_COLUMNS, 0),
+                "quarantine reasons": why,
+            }
+        )
+    return {
+        "partitions": len(results) + len(failed),
+        "failed": {f"{agency} {partition}": why for (agency, partition), why in failed.items()},
+        "totals": {k: dict(v) for k, v in totals.items()},
+        "quarantine_reasons": dict(reasons),
+        "rows": rows,
+    }
+
+
+def sync_markdown(summary: dict[str, Any], title: str) -> str:
+    """The run report: totals per source, quarantine by reason, failed partitions."""
+    lines = [f"# {title}", ""]
+    lines.append("| source | fetched | upserted | unchanged | quarantined |")
+    lines.append("|---|---:|---:|---:|---:|")
+    for name, t in summary["totals"].items():
+        lines.append(
+            f"| {name} | {t.get('fetched', 0):,} | {t.get('upserted', 0):,} | "
+            f"{t.get('unchanged', 0):,} | {t.get('quarantined', 0):,} |"
+        )
+    if summary["quarantine_reasons"]:
+        lines += ["", "## Quarantined by reason", "", "| reason | records |", "|---|---:|"]
+        for reason, n in sorted(summary["quarantine_reasons"].items(), key=lambda kv: -kv[1]):
+            lines.append(f"| `{reason}` | {n:,} |")
+    if summary["failed"]:
+        lines += ["", "## Failed partitions", ""]
+        lines += [f"- {job}: {why}" for job, why in sorted(summary["failed"].items())]
+    return "\n".join(lines)
+
+
+def publish_summary(summary: dict[str, Any], *, key: str, title: str, label: str) -> dict[str, Any]:
+    """Publish a sync's table and markdown artifacts; raise SyncIncomplete if a partition failed."""
+    create_table_artifact(
+        key=f"{key}-summary",
+        table=summary["rows"],
+        description=f"{title} per kabupaten/kota · {label}",
+    )
+    create_markdown_artifact(
+        key=f"{key}-report",
+        markdown=sync_markdown(summary, f"{title} · {label}"),
+        description=f"{title}: totals and quarantine reasons",
+    )
+    summary.pop("rows")
+    failed = summary["failed"]
+    if failed:
+        raise SyncIncomplete(
+            f"{len(failed)} of {summary['partitions']} partitions failed: "
+            f"{', '.join(sorted(failed))}"
+        )
+    return summary
+
+
+def sync_and_publish(
+    collections: Mapping[str, Sequence[str]],
+    scope: RegionScope,
+    *,
+    full_resync: bool,
+    page_limit: int | None,
+    key: str,
+    title: str,
+) -> dict[str, Any]:
+    """Sync each agency's collections over the scope's partitions; publish the summary.
+
+    One task per (agency, partition). Raises if any partition failed (after publishing what
+    the others did).
+    """
+    results, failed = run_partition_tasks(
+        sync_partition,
+        {
+            (agency, partition): {
+                "agency": agency,
+                "collections": list(wanted),
+                "partition": partition,
+                "kecamatan": kecamatan,
+                "full_resync": full_resync,
+                "page_limit": page_limit,
+            }
+            for agency, wanted in collections.items()
+            for partition, kecamatan in _partitions_of(agency, scope).items()
+        },
+    )
+    return publish_summary(summarise(results, failed), key=key, title=title, label=scope.label())
+
+
+def run_scope() -> RegionScope:
+    """The `scope` parameter of the current flow run (the whole province when absent)."""
+    scope = flow_run.parameters.get("scope") or {}
+    return scope if isinstance(scope, RegionScope) else RegionScope.model_validate(scope)

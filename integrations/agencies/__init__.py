@@ -1,0 +1,1 @@
+"""Agency clients: the retrying HTTP transport, the typed error tree, one client for all."""

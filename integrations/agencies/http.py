@@ -1,0 +1,410 @@
+"""The one retrying, rate-limited HTTP layer under every agency client (docs/ARCHITECTURE.md).
+
+Where retries are decided: only in `RetryingTransport.handle_request`. It retries 429 and
+500/502/503/504 answers, transport errors (timeouts, refused or dropped connections) and
+2xx JSON answers whose body is truncated or not JSON. The last case is detected here and not
+in the agency clients: the transport reads and checks the body of every final answer inside
+its retry loop, so a connection dropped mid-body or a cut-off page is retried by the same
+policy, and no client grows a second retry loop. The parse is not wasted: the document is
+left in the response's `JSON_EXTENSION`, and validating that object against a pydantic model
+is several times faster than `model_validate_json` on the bytes (measured on a 0.8 MB page of
+1,000 households: 11 ms to parse + 1.4 ms to validate, against 24 ms). Agency clients only map
+the final answer to the error tree (`raise_for_status`) and validate it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import pydantic_core
+from pydantic import ValidationError
+
+from integrations.agencies.errors import (
+    AgencyError,
+    AuthError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PermanentError,
+    RateLimited,
+    ServerError,
+    TransportFailure,
+    Unprocessable,
+    sanitise_url,
+)
+from integrations.settings import Settings, get_settings
+from models.contracts.common import ErrorBody
+
+__all__ = [
+    "ATTEMPTS_EXTENSION",
+    "IDEMPOTENCY_KEY",
+    "JSON_EXTENSION",
+    "RETRY_STATUSES",
+    "USER_AGENT",
+    "RetryPolicy",
+    "RetryingTransport",
+    "build_client",
+    "parse_retry_after",
+    "raise_for_status",
+]
+
+logger = logging.getLogger("cettar.http")
+
+USER_AGENT = "cettar-hub/0.1"
+IDEMPOTENCY_KEY = "Idempotency-Key"
+# Response extension in which the transport records how many attempts the answer took.
+ATTEMPTS_EXTENSION = "cettar.attempts"
+# Response extension holding the parsed JSON document of a 2xx answer checked by the transport.
+JSON_EXTENSION = "cettar.json"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Failures before the request left this machine: safe to retry for any method.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_UNDECODABLE = "truncated or undecodable body"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry: jittered exponential backoff, honouring Retry-After."""
+
+    max_attempts: int = 6
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 10.0
+    retry_after_max_s: float = 60.0
+    # Share of each backoff step that is randomised: 1.0 is "full jitter" (0..step), 0.5
+    # waits between half and the whole step, which spreads clients without ever retrying
+    # immediately.
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1")
+        if min(self.backoff_base_s, self.backoff_max_s, self.retry_after_max_s) < 0:
+            raise ValueError("backoff and Retry-After limits must not be negative")
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RetryPolicy:
+        """The policy configured by the `CETTAR_HTTP_*` settings."""
+        s = settings or get_settings()
+        return cls(
+            max_attempts=s.http_max_attempts,
+            backoff_base_s=s.http_backoff_base_s,
+            backoff_max_s=s.http_backoff_max_s,
+            retry_after_max_s=s.http_retry_after_max_s,
+        )
+
+    def backoff_ceiling(self, attempt: int) -> float:
+        """The longest wait after failed attempt number `attempt` (1-based)."""
+        # Exponent capped so that a large attempt count cannot overflow the float.
+        return min(self.backoff_max_s, self.backoff_base_s * 2.0 ** min(attempt - 1, 60))
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """A jittered wait after failed attempt number `attempt` (1-based)."""
+        ceiling = self.backoff_ceiling(attempt)
+        draw = (rng or random).random()
+        return ceiling * (1.0 - self.jitter * draw)
+
+    def delay(
+        self,
+        attempt: int,
+        retry_after: str | None,
+        *,
+        now: float,
+        rng: random.Random | None = None,
+    ) -> float:
+        """The wait before the next attempt: the agency's Retry-After (capped) or a backoff."""
+        asked = parse_retry_after(retry_after, now=now)
+        if asked is not None:
+            return min(asked, self.retry_after_max_s)
+        return self.backoff(attempt, rng)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        # NaN and infinities are not waits; negative values mean "now".
+        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    reference = time.time() if now is None else now
+    return max(0.0, when.timestamp() - reference)
+
+
+def _is_idempotent(request: httpx.Request) -> bool:
+    return request.method in _IDEMPOTENT_METHODS or IDEMPOTENCY_KEY in request.headers
+
+
+def _expects_json(request: httpx.Request, response: httpx.Response) -> bool:
+    if not 200 <= response.status_code < 300 or response.status_code == 204:
+        return False
+    content_type = response.headers.get("content-type", "")
+    if content_type:
+        return "json" in content_type.lower()
+    # No content type at all: trust what we asked for.
+    return "json" in request.headers.get("accept", "").lower()
+
+
+class _UndecodableBody(Exception):
+    """Internal: a 2xx JSON answer whose body does not parse (cut off or garbled)."""
+
+
+class RetryingTransport(httpx.BaseTransport):
+    """Wraps a transport with the hub's retry policy and a per-transport concurrency limit."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        *,
+        policy: RetryPolicy | None = None,
+        agency: str = "http",
+        max_concurrency: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.inner = inner if inner is not None else _default_inner(max_concurrency)
+        self.policy = policy or RetryPolicy()
+        self.agency = agency
+        self.max_concurrency = max_concurrency
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+        # Bounds requests in flight through this transport (and so its client), whatever
+        # number of threads share it; waits between attempts do not hold a slot.
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send request, retrying transient failures; return the final answer."""
+        started = time.perf_counter()
+        idempotent = _is_idempotent(request)
+        limit = self.policy.max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= limit
+            response: httpx.Response | None = None
+            try:
+                with self._slots:
+                    response = self.inner.handle_request(request)
+                    retry = idempotent and response.status_code in RETRY_STATUSES and not last
+                    if retry:
+                        # Discard the failed answer unread: its connection is not reused.
+                        response.close()
+                    else:
+                        self._read_final(request, response)
+            except (httpx.TransportError, _UndecodableBody) as exc:
+                if response is not None:
+                    response.close()
+                can_retry = idempotent or isinstance(exc, _NOT_SENT)
+                if last or not can_retry:
+                    reason = _UNDECODABLE if isinstance(exc, _UndecodableBody) else None
+                    raise TransportFailure(
+                        self.agency,
+                        request.method,
+                        request.url,
+                        attempts=attempt,
+                        reason=reason or type(exc).__name__,
+                    ) from exc
+                delay = self.policy.backoff(attempt, self._rng)
+                outcome = "truncated body" if isinstance(exc, _UndecodableBody) else None
+                self._log_retry(request, outcome or type(exc).__name__, attempt, delay)
+            else:
+                if not retry:
+                    response.extensions[ATTEMPTS_EXTENSION] = attempt
+                    # The body is already read, so httpx would never time it: report the
+                    # whole exchange, waits between attempts included.
+                    response.elapsed = timedelta(seconds=time.perf_counter() - started)
+                    return response
+                delay = self.policy.delay(
+                    attempt,
+                    response.headers.get("retry-after"),
+                    now=self._clock(),
+                    rng=self._rng,
+                )
+                self._log_retry(request, str(response.status_code), attempt, delay)
+            self._sleep(delay)
+
+    def _read_final(self, request: httpx.Request, response: httpx.Response) -> None:
+        # Reading here, inside the retry loop, is what makes a connection dropped mid-body
+        # retryable; pages are bounded by their limit, so buffering them is affordable.
+        try:
+            content = response.read()
+        except BaseException:
+            response.close()
+            raise
+        if _expects_json(request, response) and content:
+            try:
+                response.extensions[JSON_EXTENSION] = pydantic_core.from_json(content)
+            except ValueError as exc:
+                response.close()
+                raise _UndecodableBody from exc
+
+    def _log_retry(self, request: httpx.Request, outcome: str, attempt: int, delay: float) -> None:
+        logger.warning(
+            "%s %s %s -> %s; retry %d/%d in %.2fs",
+            self.agency,
+            request.method,
+            sanitise_url(request.url),
+            outcome,
+            attempt + 1,
+            self.policy.max_attempts,
+            delay,
+        )
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self.inner.close()
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process-wide TLS context of agency clients (certificate checks on)."""
+    # Loading the CA bundle takes ~40 ms: once per process, not once per client (a sync
+    # builds a client per partition task).
+    return httpx.create_ssl_context()
+
+
+def _default_inner(max_concurrency: int) -> httpx.BaseTransport:
+    # Keep-alive pool sized to the limiter so that every slot can reuse a connection.
+    limits = httpx.Limits(
+        max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+    )
+    return httpx.HTTPTransport(verify=tls_context(), limits=limits)
+
+
+class _RedactHttpxUrls(logging.Filter):
+    """Sanitise the URL in httpx's own "HTTP Request: ..." INFO lines (query values, IDs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 2 and str(record.msg).startswith("HTTP"):
+            record.args = (args[0], sanitise_url(args[1]), *args[2:])
+        return True
+
+
+_httpx_filter_lock = threading.Lock()
+_httpx_filter_installed = False
+
+
+def _install_httpx_log_redaction() -> None:
+    global _httpx_filter_installed
+    with _httpx_filter_lock:
+        if not _httpx_filter_installed:
+            logging.getLogger("httpx").addFilter(_RedactHttpxUrls())
+            _httpx_filter_installed = True
+
+
+def build_client(
+    base_url: str,
+    token: str,
+    *,
+    agency: str,
+    settings: Settings | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An httpx client for one agency: bearer auth, configured timeouts, retries and limits."""
+    s = settings or get_settings()
+    if isinstance(transport, RetryingTransport):
+        # Already the retry layer (e.g. built with an injected sleep): never stack a second.
+        retrying = transport
+    else:
+        retrying = RetryingTransport(
+            transport,
+            policy=RetryPolicy.from_settings(s),
+            agency=agency,
+            max_concurrency=s.http_max_concurrency,
+        )
+    _install_httpx_log_redaction()
+    return httpx.Client(
+        base_url=base_url,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        },
+        timeout=httpx.Timeout(s.http_timeout_s, connect=s.http_connect_timeout_s),
+        transport=retrying,
+        follow_redirects=False,
+    )
+
+
+_STATUS_ERRORS: dict[int, type[PermanentError]] = {
+    400: BadRequest,
+    401: AuthError,
+    403: AuthError,
+    404: NotFound,
+    409: Conflict,
+    422: Unprocessable,
+}
+
+
+def _error_body(response: httpx.Response) -> ErrorBody | None:
+    try:
+        content = response.read()
+    except (httpx.HTTPError, httpx.StreamError):
+        return None
+    if not content:
+        return None
+    try:
+        return ErrorBody.model_validate_json(content)
+    except ValidationError:
+        return None
+
+
+def raise_for_status(response: httpx.Response, agency: str) -> None:
+    """Raise the error-tree exception matching a non-2xx answer; return on 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    request = response.request
+    attempts = int(response.extensions.get(ATTEMPTS_EXTENSION, 1))
+    body = _error_body(response)
+    # Only the agency's error code is echoed; `detail` and field messages may carry values.
+    common: dict[str, Any] = {"attempts": attempts, "code": body.error if body else None}
+    args = (agency, request.method, request.url, status)
+    error: AgencyError
+    if status == 429:
+        error = RateLimited(
+            *args,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+            **common,
+        )
+    elif status >= 500:
+        error = ServerError(*args, **common)
+    elif status == 422:
+        error = Unprocessable(*args, fields=body.fields if body else [], **common)
+    elif status in _STATUS_ERRORS:
+        error = _STATUS_ERRORS[status](*args, **common)
+    elif 300 <= status < 400:
+        error = PermanentError(*args, reason="unexpected redirect (check the base URL)", **common)
+    else:
+        error = PermanentError(*args, **common)
+    raise error

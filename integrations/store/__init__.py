@@ -1,0 +1,1 @@
+"""The hub's store: engine, migrations, tables, bulk writes, cursors, quarantine, handoffs."""
