@@ -41,6 +41,7 @@ AsOfOpt = Annotated[
     typer.Option(help="Act as of this time (ISO, WIB if no zone), e.g. to replay a day."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary line.")]
+PeriodOpt = Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")]
 console = Console()
 
 
@@ -118,15 +119,22 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 def _run_flow(
-    start: Callable[[], Any], as_json: bool, totals: Callable[[dict[str, Any]], Any]
+    flow: Any,
+    kabupaten: list[str] | None,
+    kecamatan: list[str] | None,
+    as_json: bool,
+    totals: Callable[[dict[str, Any]], Any],
+    **parameters: Any,
 ) -> None:
-    """Run a flow against the configured (or a started local) Prefect API and report it."""
+    """Run a flow for a region scope against the configured (or a started local) Prefect API."""
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
     from deployments.run_audit import run_summary
+    from models.scope import RegionScope
 
+    scope = RegionScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [])
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
-        state = start()
+        state = flow(scope=scope, return_state=True, **parameters)
     summary = run_summary(state)
     url = server.flow_run_url(state.state_details.flow_run_id)
     if as_json:
@@ -138,10 +146,8 @@ def _run_flow(
     raise typer.Exit(0 if state.is_completed() else 1)
 
 
-def _scope(kabupaten: list[str] | None, kecamatan: list[str] | None) -> Any:
-    from models.scope import RegionScope
-
-    return RegionScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [])
+def _totals(summary: dict[str, Any]) -> Any:
+    return summary.get("totals", summary)
 
 
 @sync_app.command("registry")
@@ -155,13 +161,14 @@ def sync_registry_cmd(
     """Sync the registry now (whole province unless kabupaten/kecamatan are given)."""
     from flows.sync_registry import sync_registry
 
-    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: sync_registry(
-            scope=scope, full_resync=full, page_limit=page_limit, return_state=True
-        ),
+        sync_registry,
+        kabupaten,
+        kecamatan,
         as_json,
-        lambda s: s.get("totals", {}),
+        _totals,
+        full_resync=full,
+        page_limit=page_limit,
     )
 
 
@@ -172,12 +179,7 @@ def sync_reports_cmd(
     """Collect PKH facilitator reports now."""
     from flows.collect_reports import collect_facilitator_reports
 
-    scope = _scope(kabupaten, kecamatan)
-    _run_flow(
-        lambda: collect_facilitator_reports(scope=scope, return_state=True),
-        as_json,
-        lambda s: s.get("totals", s),
-    )
+    _run_flow(collect_facilitator_reports, kabupaten, kecamatan, as_json, _totals)
 
 
 @sync_app.command("sources")
@@ -193,13 +195,12 @@ def sync_sources_cmd(
     """Sync the other agencies' sources now (BLT-DD lists, e-RDKK, KSK requests, decisions)."""
     from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
 
-    scope = _scope(kabupaten, kecamatan)
     agencies = list(agency) if agency else list(DEFAULT_AGENCIES)
-    _run_flow(
-        lambda: sync_sources_flow(scope=scope, agencies=agencies, return_state=True),
-        as_json,
-        lambda s: s.get("totals", s),
-    )
+    _run_flow(sync_sources_flow, kabupaten, kecamatan, as_json, _totals, agencies=agencies)
+
+
+def _step_outcomes(summary: dict[str, Any]) -> dict[str, str]:
+    return {step: ("failed" if "failed" in (r or {}) else "ok") for step, r in summary.items()}
 
 
 @run_app.command("daily")
@@ -207,17 +208,20 @@ def run_daily_cmd(
     kabupaten: KabupatenOpt = None,
     kecamatan: KecamatanOpt = None,
     as_of: AsOfOpt = None,
-    period: Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")] = None,
+    period: PeriodOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole daily coordination now: syncs, checks, dispatch, scorecard."""
     from flows.daily_coordination import daily_coordination
 
-    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: daily_coordination(scope=scope, as_of=as_of, period=period, return_state=True),
+        daily_coordination,
+        kabupaten,
+        kecamatan,
         as_json,
-        lambda s: {step: ("failed" if "failed" in (r or {}) else "ok") for step, r in s.items()},
+        _step_outcomes,
+        as_of=as_of,
+        period=period,
     )
 
 
@@ -226,19 +230,14 @@ def run_checks_cmd(
     kabupaten: KabupatenOpt = None,
     kecamatan: KecamatanOpt = None,
     as_of: AsOfOpt = None,
-    period: Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")] = None,
+    period: PeriodOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the cross-programme checks now and open handoffs for what they find."""
     from flows.check_overlaps import check_programme_overlaps
 
-    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: check_programme_overlaps(
-            period=period, as_of=as_of, scope=scope, return_state=True
-        ),
-        as_json,
-        lambda s: s.get("totals", s),
+        check_programme_overlaps, kabupaten, kecamatan, as_json, _totals, as_of=as_of, period=period
     )
 
 
@@ -252,11 +251,8 @@ def run_dispatch_cmd(
     """Deliver pending handoffs, apply office decisions, escalate overdue ones now."""
     from flows.dispatch_handoffs import dispatch_handoffs
 
-    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: dispatch_handoffs(as_of=as_of, scope=scope, return_state=True),
-        as_json,
-        lambda s: s.get("run", s),
+        dispatch_handoffs, kabupaten, kecamatan, as_json, lambda s: s.get("run", s), as_of=as_of
     )
 
 
@@ -270,11 +266,13 @@ def run_scorecard_cmd(
     """Compute and publish the kecamatan scorecard now (artifacts, CSV and XLSX)."""
     from flows.kecamatan_scorecard import kecamatan_scorecard
 
-    scope = _scope(kabupaten, kecamatan)
     _run_flow(
-        lambda: kecamatan_scorecard(as_of=as_of, scope=scope, return_state=True),
+        kecamatan_scorecard,
+        kabupaten,
+        kecamatan,
         as_json,
         lambda s: {k: v for k, v in s.items() if k != "worst"},
+        as_of=as_of,
     )
 
 

@@ -23,43 +23,61 @@ def build_deployments() -> list[Any]:
     from flows.kecamatan_scorecard import kecamatan_scorecard
     from flows.sync_registry import sync_registry
 
+    # (flow, name, description, cron in Jakarta time or None for ad-hoc, tags); a scheduled
+    # deployment runs one at a time.
+    table: list[tuple[Any, str, str, str | None, list[str]]] = [
+        (
+            daily_coordination,
+            "daily-coordination",
+            "Every working-day morning: syncs, checks, dispatch and the scorecard.",
+            "30 5 * * 1-5",
+            ["coordination"],
+        ),
+        (
+            dispatch_handoffs,
+            "dispatch-office-hours",
+            "Deliver handoffs, pull the offices' decisions, escalate: hourly, 8-16.",
+            "0 8-16 * * 1-5",
+            ["coordination", "handoffs"],
+        ),
+        (
+            check_programme_overlaps,
+            "checks-adhoc",
+            "Operator-triggered cross-programme checks for a period or region.",
+            None,
+            ["coordination", "checks"],
+        ),
+        (
+            kecamatan_scorecard,
+            "scorecard-adhoc",
+            "Operator-triggered scorecard, e.g. as of a past day.",
+            None,
+            ["coordination", "scorecard"],
+        ),
+        (
+            sync_registry,
+            "registry-nightly",
+            "Incremental registry sync of the whole province, every night.",
+            "0 2 * * *",
+            ["registry", "sync"],
+        ),
+        (
+            sync_registry,
+            "registry-adhoc",
+            "Operator-triggered sync: kabupaten, kecamatan, or a full re-sync.",
+            None,
+            ["registry", "sync"],
+        ),
+    ]
     return [
-        daily_coordination.to_deployment(
-            name="daily-coordination",
-            description="Every working-day morning: syncs, checks, dispatch and the scorecard.",
-            schedule=Cron("30 5 * * 1-5", timezone=TIMEZONE),
-            tags=["coordination", "scheduled"],
-            concurrency_limit=_one_at_a_time(),
-        ),
-        dispatch_handoffs.to_deployment(
-            name="dispatch-office-hours",
-            description="Deliver handoffs, pull the offices' decisions, escalate: hourly, 8-16.",
-            schedule=Cron("0 8-16 * * 1-5", timezone=TIMEZONE),
-            tags=["coordination", "handoffs", "scheduled"],
-            concurrency_limit=_one_at_a_time(),
-        ),
-        check_programme_overlaps.to_deployment(
-            name="checks-adhoc",
-            description="Operator-triggered cross-programme checks for a period or region.",
-            tags=["coordination", "checks", "ad-hoc"],
-        ),
-        kecamatan_scorecard.to_deployment(
-            name="scorecard-adhoc",
-            description="Operator-triggered scorecard, e.g. as of a past day.",
-            tags=["coordination", "scorecard", "ad-hoc"],
-        ),
-        sync_registry.to_deployment(
-            name="registry-nightly",
-            description="Incremental registry sync of the whole province, every night.",
-            schedule=Cron("0 2 * * *", timezone=TIMEZONE),
-            tags=["registry", "sync", "scheduled"],
-            concurrency_limit=_one_at_a_time(),
-        ),
-        sync_registry.to_deployment(
-            name="registry-adhoc",
-            description="Operator-triggered sync: kabupaten, kecamatan, or a full re-sync.",
-            tags=["registry", "sync", "ad-hoc"],
-        ),
+        flow.to_deployment(
+            name=name,
+            description=description,
+            schedule=Cron(cron, timezone=TIMEZONE) if cron else None,
+            tags=[*tags, "scheduled" if cron else "ad-hoc"],
+            concurrency_limit=_one_at_a_time() if cron else None,
+        )
+        for flow, name, description, cron, tags in table
     ]
 
 

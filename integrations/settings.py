@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, create_model
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-AGENCIES = ("registry", "pkh", "desa", "pertanian", "kecamatan", "statistik")
-"""Agencies the hub exchanges data with; each has a `<agency>_url` and `<agency>_token`."""
+from models.sources import AGENCIES
+
+__all__ = ["AGENCIES", "Settings", "get_settings"]
 
 
-class Settings(BaseSettings):
+def _endpoint_fields() -> dict[str, Any]:
+    # One base URL and bearer token per agency of the source catalogue, so a new agency
+    # needs no settings code: `CETTAR_<AGENCY>_URL` and `CETTAR_<AGENCY>_TOKEN` just work.
+    # The defaults are the local sandbox.
+    fields: dict[str, Any] = {}
+    for agency in AGENCIES:
+        fields[f"{agency}_url"] = (str, f"http://127.0.0.1:8765/{agency}")
+        fields[f"{agency}_token"] = (SecretStr, SecretStr(f"sandbox-{agency}-token"))
+    return fields
+
+
+_AgencyEndpoints: Any = create_model(
+    "_AgencyEndpoints", __base__=BaseSettings, **_endpoint_fields()
+)
+
+
+class Settings(_AgencyEndpoints):
     """Hub configuration with embedded defaults: SQLite store, local sandbox agencies."""
 
     model_config = SettingsConfigDict(env_prefix="CETTAR_", env_file=".env", extra="ignore")
@@ -21,20 +39,6 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default is a SQLite file under data_dir."
     )
-
-    # One base URL and bearer token per agency; defaults are the local sandbox.
-    registry_url: str = "http://127.0.0.1:8765/registry"
-    registry_token: SecretStr = SecretStr("sandbox-registry-token")
-    pkh_url: str = "http://127.0.0.1:8765/pkh"
-    pkh_token: SecretStr = SecretStr("sandbox-pkh-token")
-    desa_url: str = "http://127.0.0.1:8765/desa"
-    desa_token: SecretStr = SecretStr("sandbox-desa-token")
-    pertanian_url: str = "http://127.0.0.1:8765/pertanian"
-    pertanian_token: SecretStr = SecretStr("sandbox-pertanian-token")
-    kecamatan_url: str = "http://127.0.0.1:8765/kecamatan"
-    kecamatan_token: SecretStr = SecretStr("sandbox-kecamatan-token")
-    statistik_url: str = "http://127.0.0.1:8765/statistik"
-    statistik_token: SecretStr = SecretStr("sandbox-statistik-token")
 
     # Keyed tokens of NIK / No. KK (HMAC); production sets its own secret.
     pii_key: SecretStr = SecretStr("cettar-development-key-change-me")

@@ -19,11 +19,11 @@ and audits what it says. The rule, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Literal
 
 from models.handoffs import FINAL_STATES, HandoffState, IllegalTransition, plan_transition
 
-__all__ = ["DECISION_TARGETS", "DecisionOutcome", "HandoffView", "decide"]
+__all__ = ["DECISION_TARGETS", "HandoffView", "Outcome", "decide"]
 
 DECISION_TARGETS = frozenset(
     {HandoffState.ACKNOWLEDGED, HandoffState.RESOLVED, HandoffState.REJECTED}
@@ -31,15 +31,8 @@ DECISION_TARGETS = frozenset(
 """The states an office's decision may move a handoff to."""
 
 
-class DecisionOutcome(StrEnum):
-    """What became of one office decision."""
-
-    APPLIED = "applied"
-    REPEAT = "repeat"
-    SUPERSEDED = "superseded"
-    ILLEGAL = "illegal"
-    UNKNOWN = "unknown"
-    DEFERRED = "deferred"
+Outcome = Literal["applied", "repeat", "superseded", "illegal", "unknown", "deferred"]
+"""What became of one office decision (stored as the decision's `outcome`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +45,19 @@ class HandoffView:
     origin_office: str
 
 
-def decide(handoff: HandoffView | None, office: str, decision: str) -> DecisionOutcome:
+def decide(handoff: HandoffView | None, office: str, decision: str) -> Outcome:
     """The outcome of `office` deciding `decision` on `handoff` (None: no such handoff)."""
     if handoff is None:
-        return DecisionOutcome.UNKNOWN
+        return "unknown"
     if office not in (handoff.office, handoff.origin_office) or decision not in DECISION_TARGETS:
-        return DecisionOutcome.ILLEGAL
+        return "illegal"
     current = handoff.state
     if current == HandoffState.OPEN:
-        return DecisionOutcome.DEFERRED
+        return "deferred"
     if current in FINAL_STATES and decision != current:
-        return DecisionOutcome.SUPERSEDED
+        return "superseded"
     try:
         changed = plan_transition(current, decision, handoff_id=handoff.id)
     except (IllegalTransition, ValueError):
-        return DecisionOutcome.ILLEGAL
-    return DecisionOutcome.APPLIED if changed else DecisionOutcome.REPEAT
+        return "illegal"
+    return "applied" if changed else "repeat"

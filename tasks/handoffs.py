@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -69,6 +69,16 @@ class Poster(Protocol):
 
 def _now(as_of: datetime | None) -> datetime:
     return operator_instant(as_of)
+
+
+_R = TypeVar("_R")
+
+
+def _store_step(step: Callable[..., _R], as_of: datetime | None, scope: RegionScope) -> _R:
+    """Run one dispatch step on the store in its own write transaction."""
+    engine = get_engine()
+    with write_lock(engine), engine.begin() as conn:
+        return step(conn, _now(as_of), scope=scope)
 
 
 def _delivery_receipt(item: OutboxItem, answer: Mapping[str, Any]) -> str:
@@ -186,9 +196,7 @@ def queue_handoff_deliveries(
     as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
 ) -> int:
     """Queue a pending delivery for every handoff not yet sent to its current office."""
-    engine = get_engine()
-    with write_lock(engine), engine.begin() as conn:
-        queued = outbox.queue_deliveries(conn, _now(as_of), scope)
+    queued = _store_step(outbox.queue_deliveries, as_of, scope)
     get_run_logger().info("%d deliveries queued", queued)
     return queued
 
@@ -244,9 +252,7 @@ def apply_office_decisions(
     as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
 ) -> dict[str, int]:
     """Apply the office decisions synced from the inbox, in the order they were made."""
-    engine = get_engine()
-    with write_lock(engine), engine.begin() as conn:
-        counts = decisions.apply_decisions(conn, _now(as_of), scope=scope)
+    counts = _store_step(decisions.apply_decisions, as_of, scope)
     get_run_logger().info("decisions: %s", counts.as_dict())
     return counts.as_dict()
 
@@ -254,9 +260,7 @@ def apply_office_decisions(
 @task(name="fan-out-data-requests", cache_policy=NO_CACHE)
 def fan_out_requests(as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE) -> int:
     """Turn each KSK data request into one handoff per desa asked."""
-    engine = get_engine()
-    with write_lock(engine), engine.begin() as conn:
-        made = store.fan_out_data_requests(conn, _now(as_of), scope=scope)
+    made = _store_step(store.fan_out_data_requests, as_of, scope)
     get_run_logger().info("%d data-request handoffs created", made)
     return made
 
@@ -266,9 +270,7 @@ def apply_data_submissions(
     as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
 ) -> int:
     """Resolve the data-request handoffs whose desa has submitted."""
-    engine = get_engine()
-    with write_lock(engine), engine.begin() as conn:
-        resolved = store.apply_submissions(conn, _now(as_of), scope=scope)
+    resolved = _store_step(store.apply_submissions, as_of, scope)
     get_run_logger().info("%d data requests answered", resolved)
     return resolved
 
@@ -278,9 +280,7 @@ def escalate_overdue_handoffs(
     as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
 ) -> int:
     """Escalate overdue kecamatan and desa handoffs to their kabupaten/kota."""
-    engine = get_engine()
-    with write_lock(engine), engine.begin() as conn:
-        escalated = store.escalate_overdue(conn, _now(as_of), scope=scope)
+    escalated = _store_step(store.escalate_overdue, as_of, scope)
     get_run_logger().info("%d handoffs escalated", escalated)
     return escalated
 

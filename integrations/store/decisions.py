@@ -32,7 +32,7 @@ from integrations.store.handoffs import (
 from integrations.store.tables import DECISION, PROPOSAL, REPORT
 from models.checks import Finding
 from models.contracts.registry import HouseholdChanges
-from models.decisions import DecisionOutcome, HandoffView, decide
+from models.decisions import HandoffView, decide
 from models.handoffs import HandoffKind, HandoffState, Office, OfficeKind, safe_text
 from models.plain import as_plain
 from models.scope import WHOLE_PROVINCE, RegionScope
@@ -187,11 +187,11 @@ def apply_decisions(
                 # Two answers in one batch see each other: the state as applied so far.
                 view = HandoffView(h.id, states.get(h.id, h.state), h.office, h.origin_office)
             outcome = decide(view, d.office, d.decision)
-            if outcome is DecisionOutcome.DEFERRED:
+            if outcome == "deferred":
                 # Left unapplied: the next run sees it again once the delivery is on record.
                 counts.deferred += 1
                 continue
-            if h is not None and view is not None and outcome is DecisionOutcome.APPLIED:
+            if h is not None and view is not None and outcome == "applied":
                 decided_at = stored_utc(d.decided_at) or applied_at
                 officer = safe_text(d.officer, 60)
                 changes.append(
@@ -212,8 +212,8 @@ def apply_decisions(
                         approved.append((h, decided_at))
                     elif d.decision == HandoffState.REJECTED:
                         returned[h.origin_office].append(_returned_finding(h, d.reason))
-            setattr(counts, outcome.value, getattr(counts, outcome.value) + 1)
-            outcomes.append({"b_id": d.id, "b_outcome": outcome.value})
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+            outcomes.append({"b_id": d.id, "b_outcome": outcome})
         apply_changes(conn, chain, changes)
         if outcomes:
             conn.execute(

@@ -8,11 +8,10 @@ the settings' defaults; the Prefect tasks in `tasks.sync` wrap it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from integrations.agencies.client import AgencyClient, FetchedPage
 from integrations.settings import get_settings
@@ -21,7 +20,6 @@ from integrations.store.engine import write_lock
 from integrations.store.pages import PageCounts, write_source_page
 from integrations.sync.prefetch import prefetch
 from integrations.sync.workers import ordered_map, tune_collector_for_bulk
-from models.prepared import PreparedPage
 from models.sources import SourceSpec, prepare_page, source_spec
 
 __all__ = ["ALL", "PageWriter", "stream_source", "sync_source"]
@@ -30,21 +28,8 @@ ALL = "all"
 """Partition of a source read whole, without a kecamatan filter."""
 
 
-class PageWriter(Protocol):
-    """Writes a prepared page of a source with its quarantine and cursor, in `conn`."""
-
-    def __call__(
-        self,
-        conn: Connection,
-        source: str,
-        page: PreparedPage,
-        state: CursorState,
-        next_cursor: str | None,
-        *,
-        now: datetime,
-    ) -> PageCounts:
-        """Write the page; return its counts."""
-        ...
+PageWriter = Callable[..., PageCounts]
+"""Writes a prepared page with its quarantine and cursor: `write_source_page`'s signature."""
 
 
 def _pages(

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, insert, select
 from deployments.run_audit import audit_flow_run
 from flows.check_overlaps import check_programme_overlaps
 from integrations.settings import get_settings
+from integrations.store.common import stored_utc
 from integrations.store.engine import get_engine
 from models.identity import id_token, make_nik, make_no_kk
 from models.scope import RegionScope
@@ -273,3 +274,13 @@ def test_current_period_is_the_jakarta_quarter() -> None:
     for bad in ("2026-Q5", "2026Q1", "26-Q1", ""):
         with pytest.raises(ValueError, match="quarter"):
             period_start(bad)
+
+
+def test_a_time_without_a_zone_is_read_in_jakarta_time(hub_store: Engine) -> None:
+    # Typed into a form or the CLI as 10:00: the checks run as of 10:00 WIB, like dispatch.
+    result = check_programme_overlaps(period=Q4, as_of=AS_OF.replace(tzinfo=None))
+    assert result["as_of"] == AS_OF.isoformat()
+    created = Handoff.__table__.c.created_at  # type: ignore[attr-defined]
+    with hub_store.connect() as conn:
+        stamps = {stored_utc(t) for t in conn.execute(select(created)).scalars()}
+    assert stamps == {AS_OF.astimezone(UTC)}

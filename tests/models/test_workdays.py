@@ -17,6 +17,7 @@ from models.workdays import (
     due_date,
     is_overdue,
     local_date,
+    operator_instant,
 )
 
 # Dates below are what holidays.Indonesia(categories=("public", "government")) returns
@@ -303,3 +304,13 @@ def test_is_overdue_with_grace(cal: WorkCalendar) -> None:
     due = d("2026-03-13")
     assert not is_overdue(due, utc("2026-03-17T10:00:00"), cal, grace_workdays=2)
     assert is_overdue(due, utc("2026-03-17T17:00:00"), cal, grace_workdays=2)
+
+
+def test_an_operator_time_without_a_zone_is_jakarta_time() -> None:
+    typed = datetime(2026, 11, 11, 6, 0)
+    assert operator_instant(typed) == datetime(2026, 11, 10, 23, 0, tzinfo=UTC)
+    assert operator_instant(typed).utcoffset() == timedelta(hours=7)
+    aware = datetime(2026, 11, 11, 6, 0, tzinfo=UTC)
+    assert operator_instant(aware) is aware
+    assert operator_instant(None, now=aware) is aware
+    assert operator_instant(None).tzinfo is not None
