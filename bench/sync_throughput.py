@@ -60,6 +60,14 @@ def child(mode: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_seconds() -> float:
+    """User plus system CPU seconds this process has used so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_rss_mb(workers: int = 0) -> float:
     """Peak RSS of this process plus `workers` times its largest finished child (an upper bound)."""
     import resource
@@ -73,9 +81,9 @@ def run_hub() -> dict[str, Any]:
     from flows.sync_registry import Collection, sync_registry
     from integrations.settings import get_settings
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     summary = sync_registry(collections=[Collection.households])
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     hh = summary["totals"]["registry.households"]
     return {
         "records": hh["fetched"],
@@ -83,6 +91,7 @@ def run_hub() -> dict[str, Any]:
         "members": hh["members_upserted"],
         "quarantined": hh["quarantined"],
         "seconds": seconds,
+        "cpu_s": cpu,
         "peak_rss_mb": peak_rss_mb(workers=get_settings().sync_workers),
     }
 
@@ -123,7 +132,7 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
     for stmt in RAW_SCHEMA:
         conn.execute(stmt)
     records = stored = members = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     with httpx.Client(
         base_url=registry_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as client:
@@ -165,12 +174,13 @@ def run_raw(registry_url: str, token: str, db: str, limit: int) -> dict[str, Any
                 cursor = page.next_cursor
                 if not cursor:
                     break
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         "records": records,
         "stored": stored,
         "members": members,
         "seconds": seconds,
+        "cpu_s": cpu,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -198,6 +208,8 @@ def main() -> None:
             )
         )
         return
+
+    from deployments.prefect_server import server_command
 
     work = Path(tempfile.mkdtemp(prefix="cettar-bench-"))
     sandbox_port, prefect_port = free_port(), free_port()
@@ -231,17 +243,7 @@ def main() -> None:
         }
         procs.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(prefect_port),
-                ],
+                server_command(prefect_port),
                 env=prefect_env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -281,8 +283,10 @@ def main() -> None:
                 "members": hub["members"],
                 "quarantined": hub["quarantined"],
                 "seconds": round(hub["seconds"], 2),
+                "cpu_s": round(hub["cpu_s"], 2),
                 "records_per_s": round(rps, 1),
                 "raw_seconds": round(raw["seconds"], 2),
+                "raw_cpu_s": round(raw["cpu_s"], 2),
                 "raw_records_per_s": round(raw_rps, 1),
                 "ratio_vs_raw": round(rps / raw_rps, 3),
                 "peak_rss_mb": round(hub["peak_rss_mb"], 1),

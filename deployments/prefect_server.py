@@ -62,6 +62,21 @@ def pid_file(settings: Settings) -> Path:
     return settings.data_dir / "prefect" / "server.pid"
 
 
+def server_command(port: int) -> list[str]:
+    """The command that starts a local Prefect server on 127.0.0.1:`port` with this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
 def ensure_server(
     settings: Settings, configured_url: str | None, wait_s: float = 120.0
 ) -> PrefectServer:
@@ -78,17 +93,7 @@ def ensure_server(
     log_file = settings.data_dir / "prefect" / "server.log"
     with log_file.open("ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(settings.prefect_port),
-            ],
+            server_command(settings.prefect_port),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

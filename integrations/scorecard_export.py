@@ -17,6 +17,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from integrations.settings import Settings
+from models.plain import as_plain
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import SCORE_COLUMNS, Scorecard, ScoreRow
 from models.workdays import local_date
@@ -47,12 +48,8 @@ class ScorecardFiles:
     xlsx: Path
 
     def as_dict(self) -> dict[str, str]:
-        """Paths as text, for task results and artifacts."""
-        return {
-            "kecamatan_csv": str(self.kecamatan_csv),
-            "kabupaten_csv": str(self.kabupaten_csv),
-            "xlsx": str(self.xlsx),
-        }
+        """The files' paths as text, for task results and artifacts."""
+        return {k: v for k, v in as_plain(self).items() if k != "directory"}
 
 
 def scorecard_dir(settings: Settings, day: date, scope: RegionScope = WHOLE_PROVINCE) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -37,7 +38,6 @@ __all__ = [
     "Poster",
     "apply_data_submissions",
     "apply_office_decisions",
-    "deliver_batch",
     "deliver_handoffs",
     "escalate_overdue_handoffs",
     "fan_out_requests",
@@ -46,7 +46,7 @@ __all__ = [
     "post_items",
     "queue_handoff_deliveries",
     "reconcile_offices",
-    "send_proposal_batch",
+    "send_batch",
     "send_update_proposals",
 ]
 
@@ -139,36 +139,58 @@ def post_items(
         return list(pool.map(lambda i: _send_one(client, collection, i, receipt_of), items))
 
 
-def deliver_batch(
+@dataclass(frozen=True, slots=True)
+class _Way:
+    """How one outbox leaves: which agency and collection, how rows load and receipts record."""
+
+    agency: str
+    collection: str
+    # Names in `integrations.store.outbox`, looked up per call (tests replace them).
+    load: str
+    record: str
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str]
+
+
+_WAYS: dict[Outbox, _Way] = {
+    "deliveries": _Way(
+        "kecamatan", HANDOFFS, "load_deliveries", "record_deliveries", _delivery_receipt
+    ),
+    "proposals": _Way(
+        "registry", UPDATE_PROPOSALS, "load_proposals", "record_proposals", _proposal_receipt
+    ),
+}
+
+
+def send_batch(
     engine: Engine,
     client: Poster,
+    which: Outbox,
     keys: Sequence[str],
     *,
     as_of: datetime | None = None,
     workers: int = POST_WORKERS,
 ) -> dict[str, int]:
-    """Deliver one batch of pending deliveries to the office inbox and record the receipts."""
+    """Send one batch of an outbox's pending rows (deliveries or proposals); record receipts."""
+    way = _WAYS[which]
     with engine.connect() as conn:
-        items = outbox.load_deliveries(conn, keys)
-    results = post_items(client, HANDOFFS, items, _delivery_receipt, workers=workers)
+        items = getattr(outbox, way.load)(conn, keys)
+    results = post_items(client, way.collection, items, way.receipt_of, workers=workers)
     with write_lock(engine), engine.begin() as conn:
-        return outbox.record_deliveries(conn, results, _now(as_of))
+        counts: dict[str, int] = getattr(outbox, way.record)(conn, results, _now(as_of))
+    return counts
 
 
-def send_proposal_batch(
-    engine: Engine,
-    client: Poster,
-    ids: Sequence[str],
-    *,
-    as_of: datetime | None = None,
-    workers: int = POST_WORKERS,
-) -> dict[str, int]:
-    """Send one batch of update proposals to the registry and record the receipts."""
-    with engine.connect() as conn:
-        items = outbox.load_proposals(conn, ids)
-    results = post_items(client, UPDATE_PROPOSALS, items, _proposal_receipt, workers=workers)
-    with write_lock(engine), engine.begin() as conn:
-        return outbox.record_proposals(conn, results, _now(as_of))
+def _send_task(which: Outbox, keys: Sequence[str], as_of: datetime | None) -> dict[str, int]:
+    with AgencyClient.for_agency(_WAYS[which].agency) as client:
+        counts = send_batch(get_engine(), client, which, keys, as_of=as_of)
+    get_run_logger().info(
+        "%s: %d sent, %d failed for good, %d to retry",
+        which,
+        counts["sent"],
+        counts["failed"],
+        counts["retry"],
+    )
+    return counts
 
 
 def outbox_batches(
@@ -217,15 +239,7 @@ def plan_outbox_batches(
 )
 def deliver_handoffs(keys: list[str], as_of: datetime | None = None) -> dict[str, int]:
     """Deliver one batch of handoffs to the office inbox; returns counts."""
-    with AgencyClient.for_agency("kecamatan") as client:
-        counts = deliver_batch(get_engine(), client, keys, as_of=as_of)
-    get_run_logger().info(
-        "%d sent, %d failed for good, %d to retry",
-        counts["sent"],
-        counts["failed"],
-        counts["retry"],
-    )
-    return counts
+    return _send_task("deliveries", keys, as_of)
 
 
 @task(
@@ -236,15 +250,7 @@ def deliver_handoffs(keys: list[str], as_of: datetime | None = None) -> dict[str
 )
 def send_update_proposals(ids: list[str], as_of: datetime | None = None) -> dict[str, int]:
     """Send one batch of verified household updates to the registry; returns counts."""
-    with AgencyClient.for_agency("registry") as client:
-        counts = send_proposal_batch(get_engine(), client, ids, as_of=as_of)
-    get_run_logger().info(
-        "%d proposals sent, %d failed for good, %d to retry",
-        counts["sent"],
-        counts["failed"],
-        counts["retry"],
-    )
-    return counts
+    return _send_task("proposals", ids, as_of)
 
 
 @task(name="apply-office-decisions", cache_policy=NO_CACHE)

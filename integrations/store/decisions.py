@@ -34,7 +34,7 @@ from models.checks import Finding
 from models.contracts.registry import HouseholdChanges
 from models.decisions import HandoffView, decide
 from models.handoffs import HandoffKind, HandoffState, Office, OfficeKind, safe_text
-from models.plain import as_plain
+from models.plain import AsDict
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import WorkCalendar
 
@@ -42,7 +42,7 @@ __all__ = ["DecisionCounts", "apply_decisions", "proposal_id"]
 
 
 @dataclass(slots=True)
-class DecisionCounts:
+class DecisionCounts(AsDict):
     """What became of the office decisions applied in one call."""
 
     applied: int = 0
@@ -56,10 +56,6 @@ class DecisionCounts:
     deferred: int = 0
     proposals: int = 0
     returned: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """Plain dict for task results and artifacts."""
-        return as_plain(self)
 
 
 def proposal_id(handoff_id: str, report_id: str) -> str:

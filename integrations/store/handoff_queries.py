@@ -15,7 +15,7 @@ from integrations.store.audit import audit_rows
 from integrations.store.common import handoff_ids_in_scope, handoff_in_scope, stored_utc
 from integrations.store.tables import DELIVERY, HANDOFF
 from models.handoffs import HandoffKind, HandoffState, Office, OfficeKind, safe_text
-from models.plain import as_plain
+from models.plain import AsDict
 from models.scope import WHOLE_PROVINCE, RegionScope
 
 __all__ = ["OfficeCounts", "get_handoff", "handoff_audit", "list_handoffs", "reconciliation"]
@@ -24,7 +24,7 @@ _S = HandoffState
 
 
 @dataclass(frozen=True, slots=True)
-class OfficeCounts:
+class OfficeCounts(AsDict):
     """Reconciliation of one office: deliveries sent, handoffs accepted, rejected, pending."""
 
     office: str
@@ -32,10 +32,6 @@ class OfficeCounts:
     accepted: int = 0
     rejected: int = 0
     pending: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for task results and artifacts."""
-        return as_plain(self)
 
 
 def reconciliation(conn: Connection, scope: RegionScope = WHOLE_PROVINCE) -> list[OfficeCounts]:

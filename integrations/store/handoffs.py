@@ -47,7 +47,7 @@ from models.handoffs import (
     plan_transition,
     safe_text,
 )
-from models.plain import as_plain
+from models.plain import AsDict
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import WorkCalendar, default_calendar, local_date
 
@@ -85,16 +85,12 @@ class HandoffNotFound(LookupError):
 
 
 @dataclass(slots=True)
-class HandoffCounts:
+class HandoffCounts(AsDict):
     """Handoffs created by one call, and those that existed already (idempotent replays)."""
 
     created: int = 0
     existing: int = 0
     by_kind: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for task results and artifacts."""
-        return as_plain(self)
 
 
 # --- transitions -----------------------------------------------------------------------------

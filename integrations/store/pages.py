@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select
 
@@ -15,7 +14,7 @@ from integrations.store.bulk import insert_new, upsert_newer
 from integrations.store.cursors import CursorState, save_cursor
 from integrations.store.quarantine import quarantine
 from integrations.store.tables import table_of
-from models.plain import as_plain
+from models.plain import AsDict
 from models.prepared import PreparedPage
 from models.sources import SourceSpec, WriteRule, source_spec
 
@@ -23,7 +22,7 @@ __all__ = ["PageCounts", "delete_stale_children", "finish_page", "write_rows", "
 
 
 @dataclass(slots=True)
-class PageCounts:
+class PageCounts(AsDict):
     """What happened to one page (or a sum of pages): counts only, never records."""
 
     fetched: int = 0
@@ -43,10 +42,6 @@ class PageCounts:
                 mine.update(getattr(other, f.name))
             else:
                 setattr(self, f.name, mine + getattr(other, f.name))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for task results and artifacts."""
-        return as_plain(self)
 
 
 def delete_stale_children(

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, select
 from integrations.store.bulk import insert_or_count
 from integrations.store.tables import QUARANTINE
 from models.identity import mask_ids_in_text
-from models.plain import as_plain
+from models.plain import AsDict
 from models.validation import Rejection
 
 __all__ = [
@@ -69,7 +69,7 @@ def quarantine(
 
 
 @dataclass(slots=True)
-class QuarantineGroup:
+class QuarantineGroup(AsDict):
     """Quarantined records of one source sharing one reason (a record counts once per reason)."""
 
     source: str
@@ -80,10 +80,6 @@ class QuarantineGroup:
     last_seen: datetime | None
     # One masked message of this reason, to tell an operator what went wrong.
     example: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON output."""
-        return as_plain(self)
 
 
 def _codes(reason_codes: str) -> list[str]:

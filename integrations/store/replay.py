@@ -15,7 +15,7 @@ from integrations.store.engine import write_lock
 from integrations.store.pages import write_rows
 from integrations.store.quarantine import reasons_json
 from integrations.store.tables import QUARANTINE
-from models.plain import as_plain
+from models.plain import AsDict
 from models.prepared import PreparedPage
 from models.sources import prepare_page, source_spec
 
@@ -23,7 +23,7 @@ __all__ = ["ReplayCounts", "replay_quarantined"]
 
 
 @dataclass(slots=True)
-class ReplayCounts:
+class ReplayCounts(AsDict):
     """Outcome of replaying one source's open quarantine: counts and reasons only."""
 
     source: str
@@ -33,10 +33,6 @@ class ReplayCounts:
     unchanged: int = 0
     still_invalid: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON output."""
-        return as_plain(self)
 
 
 def _open_batches(engine: Engine, source: str, batch: int) -> Iterator[list[RowMapping]]:

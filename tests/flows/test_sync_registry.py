@@ -116,14 +116,3 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_report(
         state.result()
     assert "wrong-token-value" not in (state.message or "")
     assert _count(Household) == 0
-
-
-def test_scope_partitions_group_kecamatan_by_kabupaten() -> None:
-    parts = RegionScope(kabupaten=["35.79"], kecamatan=["35.78.01", "350701"]).partitions()
-    assert list(parts) == ["35.07", "35.78", "35.79"]
-    assert parts["35.78"] == ["35.78.01"]
-    assert parts["35.07"] == ["35.07.01"]
-    assert len(parts["35.79"]) == len(get_region_registry().kecamatan("35.79"))
-    assert len(RegionScope().partitions()) == 38
-    with pytest.raises(ValueError, match="not a kabupaten"):
-        RegionScope(kabupaten=["35.78.01"]).partitions()

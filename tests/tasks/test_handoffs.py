@@ -36,7 +36,7 @@ from sandbox.app import create_app
 from sandbox.config import DEFAULT_ADMIN_TOKEN, FaultConfig, RegistryDataConfig, SandboxConfig
 from sandbox.transport import SyncASGITransport
 from tasks import handoffs as tasks
-from tasks.handoffs import deliver_batch, outbox_batches, post_items, send_proposal_batch
+from tasks.handoffs import outbox_batches, post_items, send_batch
 
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 NIK = make_nik("35.78.01", date(1990, 2, 3), "L", 5)
@@ -155,7 +155,7 @@ def test_failed_posts_stay_pending_and_never_fail_the_batch(store: Engine) -> No
             bad: Unprocessable("kecamatan", "POST", URL, 422),
         }
     )
-    counts = deliver_batch(store, inbox, keys, as_of=T0)
+    counts = send_batch(store, inbox, "deliveries", keys, as_of=T0)
     assert counts == {"sent": 4, "delivered": 4, "failed": 1, "retry": 1}
     with store.connect() as conn:
         status = dict(conn.execute(select(DELIVERY.c.key, DELIVERY.c.status)).all())
@@ -163,7 +163,7 @@ def test_failed_posts_stay_pending_and_never_fail_the_batch(store: Engine) -> No
     assert status[bad] == "failed" and status[down] == "pending"
     # The outage ends: the next run delivers the rest; nothing is posted twice.
     del inbox.fail[down]
-    again = deliver_batch(store, inbox, pending_deliveries_of(store), as_of=T0)
+    again = send_batch(store, inbox, "deliveries", pending_deliveries_of(store), as_of=T0)
     assert again == {"sent": 1, "delivered": 1, "failed": 0, "retry": 0}
     assert inbox.posts[down] == 2 and all(inbox.posts[k] == 1 for k in keys if k not in (down,))
     with store.connect() as conn:
@@ -189,11 +189,11 @@ def test_a_crash_between_post_and_record_is_repaired_by_the_next_run(
 
     monkeypatch.setattr(tasks.outbox, "record_deliveries", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        deliver_batch(store, inbox, keys, as_of=T0)
+        send_batch(store, inbox, "deliveries", keys, as_of=T0)
     monkeypatch.setattr(tasks.outbox, "record_deliveries", real)
     # Nothing was recorded: every row is still pending and is posted again.
     assert sorted(pending_deliveries_of(store)) == sorted(keys)
-    counts = deliver_batch(store, inbox, pending_deliveries_of(store), as_of=T0)
+    counts = send_batch(store, inbox, "deliveries", pending_deliveries_of(store), as_of=T0)
     assert counts["sent"] == 5 and counts["delivered"] == 5
     # Each key reached the inbox twice and got one receipt: the office sees it once.
     assert set(inbox.posts.values()) == {2} and len(inbox.receipts) == 5
@@ -253,7 +253,7 @@ def _drain(store: Engine, client: AgencyClient, runs: int = 5) -> Counter[str]:
         if not batches:
             break
         for keys in batches:
-            total.update(deliver_batch(store, client, keys, as_of=T0, workers=4))
+            total.update(send_batch(store, client, "deliveries", keys, as_of=T0, workers=4))
     return total
 
 
@@ -307,7 +307,7 @@ def test_a_crash_after_the_posts_does_not_make_an_office_see_a_handoff_twice(
     with _client(app) as client:
         keys = pending_deliveries_of(store)
         with pytest.raises(RuntimeError, match="killed"):
-            deliver_batch(store, client, keys, as_of=T0)
+            send_batch(store, client, "deliveries", keys, as_of=T0)
         before = admin.get("/_admin/inbox").json()
         assert before["receipts"] >= 35  # nearly all got through before the crash
         assert sorted(pending_deliveries_of(store)) == sorted(keys)
@@ -392,7 +392,7 @@ def test_approved_household_updates_reach_the_registry_once(
     )
     with registry, _client(app) as inbox_client:
         [keys] = outbox_batches(store, "proposals")
-        sent = send_proposal_batch(store, registry, keys, as_of=decided)
+        sent = send_batch(store, registry, "proposals", keys, as_of=decided)
         assert sent == {"sent": 2, "failed": 0, "retry": 0}
         assert _drain(store, inbox_client)["delivered"] == 1
     proposals = admin.get("/_admin/proposals").json()
