@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
@@ -187,28 +188,31 @@ def _digit_prefixes(reg: RegionRegistry) -> tuple[frozenset[str], frozenset[str]
     return kab, kec
 
 
-def _check_common(
-    digits: str, label: str, registry: RegionRegistry | None
-) -> tuple[list[Issue], list[Issue]]:
-    """Region rules shared by NIK and No. KK: province, kabupaten/kota, kecamatan."""
+def _check_start(
+    value: object, label: str, registry: RegionRegistry | None
+) -> tuple[str, str, list[Issue], list[Issue]]:
+    """Normalise an id and apply the rules NIK and No. KK share: province, kabupaten, kecamatan.
+
+    Returns the digits, their masked display and the errors and warnings found so far;
+    raises IdFormatError when the value is not 16 digits.
+    """
+    digits = normalise_id(value, label=label)
+    shown = f"{label} {_mask16(digits)}"
     errors: list[Issue] = []
     warnings: list[Issue] = []
     province = digits[:2]
     if province not in PROVINCE_CODES:
-        shown = f"{label} {_mask16(digits)}"
         errors.append(Issue("province", f"{shown}: {province} is not a province code"))
     elif province == _JATIM:
         kabs, kecs = _digit_prefixes(registry if registry is not None else get_region_registry())
         kab = f"{digits[:2]}.{digits[2:4]}"
         if digits[:4] not in kabs:
-            shown = f"{label} {_mask16(digits)}"
             errors.append(
                 Issue("kabupaten", f"{shown}: {kab} is not a kabupaten/kota of Jawa Timur")
             )
         else:
             kec = f"{kab}.{digits[4:6]}"
             if digits[:6] not in kecs:
-                shown = f"{label} {_mask16(digits)}"
                 # Old codes survive kecamatan splits, so this is not proof of a bad number.
                 warnings.append(
                     Issue(
@@ -217,13 +221,15 @@ def _check_common(
                         "(it may predate a split)",
                     )
                 )
-    return errors, warnings
+    return digits, shown, errors, warnings
 
 
-def _check_serial(digits: str, shown: str, errors: list[Issue]) -> None:
+def _check_end(digits: str, shown: str, errors: list[Issue], warnings: list[Issue]) -> IdCheck:
+    """Apply the serial rule NIK and No. KK share and build the result."""
     # Serials start at 0001, so 0000 marks a made-up or truncated number.
     if digits[12:] == "0000":
         errors.append(Issue("serial", f"{shown}: serial (digits 13-16) is 0000"))
+    return IdCheck(digits, tuple(errors), tuple(warnings))
 
 
 def _nik_date_parts(digits: str) -> tuple[int, int, int, Literal["L", "P"] | None]:
@@ -245,12 +251,10 @@ def check_nik(
 ) -> IdCheck:
     """Check a NIK against every rule of NIK_KK.md, comparing with a recorded birth date/sex."""
     try:
-        digits = normalise_id(value, label="NIK")
+        digits, shown, errors, warnings = _check_start(value, "NIK", registry)
     except IdFormatError as exc:
         return IdCheck(None, (exc.issue,))
     today = today or date.today()
-    shown = f"NIK {_mask16(digits)}"
-    errors, warnings = _check_common(digits, "NIK", registry)
 
     day, month, yy, nik_sex_value = _nik_date_parts(digits)
     # Birth dates are not echoed: with the mask they would reveal most of the number.
@@ -276,8 +280,7 @@ def check_nik(
     if recorded_sex is not None and nik_sex_value is not None and recorded_sex != nik_sex_value:
         warnings.append(Issue("sex_mismatch", f"{shown}: sex differs from the record"))
 
-    _check_serial(digits, shown, errors)
-    return IdCheck(digits, tuple(errors), tuple(warnings))
+    return _check_end(digits, shown, errors, warnings)
 
 
 def record_warnings(nik: str, birth_date: date, sex: str) -> tuple[str, ...]:
@@ -306,12 +309,10 @@ def check_no_kk(
 ) -> IdCheck:
     """Check a No. KK: format, region, past DDMMYY issue date (no +40), serial."""
     try:
-        digits = normalise_id(value, label="No. KK")
+        digits, shown, errors, warnings = _check_start(value, "No. KK", registry)
     except IdFormatError as exc:
         return IdCheck(None, (exc.issue,))
     today = today or date.today()
-    shown = f"No. KK {_mask16(digits)}"
-    errors, warnings = _check_common(digits, "No. KK", registry)
     day, month, yy = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
     if not (1 <= day <= 31 and 1 <= month <= 12):
         errors.append(
@@ -323,8 +324,7 @@ def check_no_kk(
             errors.append(Issue("future_date", f"{shown}: issue date is in the future"))
         elif problem is not None:
             errors.append(Issue("issue_date", f"{shown}: digits 7-12 are not a real calendar date"))
-    _check_serial(digits, shown, errors)
-    return IdCheck(digits, tuple(errors), tuple(warnings))
+    return _check_end(digits, shown, errors, warnings)
 
 
 def check_nik_kk_pair(nik: str, no_kk: str) -> Issue | None:
@@ -428,25 +428,22 @@ def _issues_text(issues: tuple[Issue, ...]) -> str:
     return "; ".join(issue.message for issue in issues)
 
 
-def _validate_nik(value: object) -> str:
-    result = check_nik(value)
-    if result.value is None or result.errors:
-        raise PydanticCustomError(
-            "nik_invalid", "{detail}", {"detail": _issues_text(result.errors)}
-        )
-    return result.value
+def _validator(check: Callable[[object], IdCheck], error_type: str) -> Callable[[object], str]:
+    """A pydantic validator: the normalised id, or `error_type` with the check's errors."""
+
+    # Built once per type at import, so validating a value costs no extra call.
+    def validate(value: object) -> str:
+        result = check(value)
+        if result.value is None or result.errors:
+            raise PydanticCustomError(
+                error_type, "{detail}", {"detail": _issues_text(result.errors)}
+            )
+        return result.value
+
+    return validate
 
 
-def _validate_no_kk(value: object) -> str:
-    result = check_no_kk(value)
-    if result.value is None or result.errors:
-        raise PydanticCustomError(
-            "no_kk_invalid", "{detail}", {"detail": _issues_text(result.errors)}
-        )
-    return result.value
-
-
-NIK = Annotated[str, BeforeValidator(_validate_nik)]
+NIK = Annotated[str, BeforeValidator(_validator(check_nik, "nik_invalid"))]
 """A valid NIK, normalised to 16 digits; warnings do not fail validation."""
-NoKK = Annotated[str, BeforeValidator(_validate_no_kk)]
+NoKK = Annotated[str, BeforeValidator(_validator(check_no_kk, "no_kk_invalid"))]
 """A valid No. KK, normalised to 16 digits; warnings do not fail validation."""

@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from integrations.agencies.errors import ContractViolation, sanitise_url
 from integrations.agencies.http import (
-    ATTEMPTS_EXTENSION,
     IDEMPOTENCY_KEY,
     JSON_EXTENSION,
     build_client,
     raise_for_status,
+    response_attempts,
 )
 from integrations.settings import Settings, get_settings
 from models.contracts import kecamatan, registry
@@ -184,7 +184,7 @@ class AgencyClient:
             next_cursor=page.next_cursor,
             raw_bytes=len(content),
             elapsed_s=time.perf_counter() - started,
-            attempts=int(response.extensions.get(ATTEMPTS_EXTENSION, 1)),
+            attempts=response_attempts(response),
         )
 
     def iter_pages(
@@ -251,26 +251,25 @@ class AgencyClient:
         except ValueError:
             receipt = None
         if not isinstance(receipt, dict):
-            raise ContractViolation(
-                self.agency,
-                response.request.method,
-                response.request.url,
-                response.status_code,
-                attempts=int(response.extensions.get(ATTEMPTS_EXTENSION, 1)),
-                reason="the answer to a write is not a JSON object (receipt expected)",
+            raise self._violation(
+                response, "the answer to a write is not a JSON object (receipt expected)"
             )
         return receipt
+
+    def _violation(self, response: httpx.Response, reason: str) -> ContractViolation:
+        """The error for a 2xx answer of this agency whose body breaks the contract."""
+        return ContractViolation(
+            self.agency,
+            response.request.method,
+            response.request.url,
+            response.status_code,
+            attempts=response_attempts(response),
+            reason=reason,
+        )
 
     def _envelope_error(self, response: httpx.Response, exc: ValidationError) -> ContractViolation:
         # Locations and error types only: pydantic's messages and inputs may echo record values.
         problems = sorted({".".join(str(p) for p in e["loc"]) or e["type"] for e in exc.errors()})
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         shown = ", ".join(problems[:5]) + more
-        return ContractViolation(
-            self.agency,
-            response.request.method,
-            response.request.url,
-            response.status_code,
-            attempts=int(response.extensions.get(ATTEMPTS_EXTENSION, 1)),
-            reason=f"body does not match the page envelope ({shown})",
-        )
+        return self._violation(response, f"body does not match the page envelope ({shown})")

@@ -57,6 +57,7 @@ __all__ = [
     "build_client",
     "parse_retry_after",
     "raise_for_status",
+    "response_attempts",
 ]
 
 logger = logging.getLogger("cettar.http")
@@ -379,13 +380,18 @@ def _error_body(response: httpx.Response) -> ErrorBody | None:
         return None
 
 
+def response_attempts(response: httpx.Response) -> int:
+    """How many attempts the transport took to get response (1 when it recorded none)."""
+    return int(response.extensions.get(ATTEMPTS_EXTENSION, 1))
+
+
 def raise_for_status(response: httpx.Response, agency: str) -> None:
     """Raise the error-tree exception matching a non-2xx answer; return on 2xx."""
     status = response.status_code
     if 200 <= status < 300:
         return
     request = response.request
-    attempts = int(response.extensions.get(ATTEMPTS_EXTENSION, 1))
+    attempts = response_attempts(response)
     body = _error_body(response)
     # Only the agency's error code is echoed; `detail` and field messages may carry values.
     common: dict[str, Any] = {"attempts": attempts, "code": body.error if body else None}

@@ -21,16 +21,20 @@ def _insert(dialect: str, table: Table) -> Any:
     raise NotImplementedError(f"bulk upsert is not implemented for the {dialect} dialect")
 
 
+def _incoming_non_key(stmt: Any, table: Table, key: tuple[str, ...]) -> dict[str, Any]:
+    """Every non-key column set to the incoming row's value: the SET of an overwrite."""
+    return {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
+
+
 @functools.lru_cache(maxsize=64)
 def _upsert_newer_stmt(
     conn_dialect: str, table: Table, key: tuple[str, ...], version_column: str
 ) -> Any:
     # Built once per table: constructing ON CONFLICT clauses costs more than executing them.
     stmt = _insert(conn_dialect, table)
-    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key),
-        set_=update,
+        set_=_incoming_non_key(stmt, table, key),
         where=stmt.excluded[version_column] > table.c[version_column],
     )
     if conn_dialect == "postgresql":
@@ -56,9 +60,7 @@ def upsert_newer(
     key = tuple(key)
     unique = _newest_per_key(rows, key, version_column)
     stmt = _upsert_newer_stmt(conn.dialect.name, table, key, version_column)
-    if conn.dialect.name == "sqlite":
-        return _sqlite_executemany(conn, stmt, unique)
-    return len(conn.execute(stmt, unique).all())
+    return _write(conn, stmt, unique)
 
 
 def _newest_per_key(
@@ -131,6 +133,18 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
     return int(conn.exec_driver_sql(prepared.sql, params).rowcount)
 
 
+def _write(conn: Connection, stmt: Any, rows: list[Mapping[str, Any]]) -> int:
+    """Run a cached INSERT .. ON CONFLICT construct on rows as one batch; rows written.
+
+    On PostgreSQL the count is that of the keys the construct returns: 0 for one built
+    without RETURNING, whose callers do not count.
+    """
+    if conn.dialect.name == "sqlite":
+        return _sqlite_executemany(conn, stmt, rows)
+    result = conn.execute(stmt, rows)
+    return len(result.all()) if result.returns_rows else 0
+
+
 @functools.lru_cache(maxsize=16)
 def _sighting_stmt(
     conn_dialect: str, table: Table, key: tuple[str, ...], last_seen: str, count: str
@@ -154,18 +168,15 @@ def insert_or_count(
     """Insert rows; a row whose key is there already adds its count and last-seen time."""
     if not rows:
         return
-    stmt = _sighting_stmt(conn.dialect.name, table, tuple(key), last_seen, count)
-    if conn.dialect.name == "sqlite":
-        _sqlite_executemany(conn, stmt, list(rows))
-    else:
-        conn.execute(stmt, list(rows))
+    _write(conn, _sighting_stmt(conn.dialect.name, table, tuple(key), last_seen, count), list(rows))
 
 
 @functools.lru_cache(maxsize=64)
 def _upsert_all_stmt(conn_dialect: str, table: Table, key: tuple[str, ...]) -> Any:
     stmt = _insert(conn_dialect, table)
-    update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in key}
-    return stmt.on_conflict_do_update(index_elements=list(key), set_=update)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key), set_=_incoming_non_key(stmt, table, key)
+    )
 
 
 def upsert_all(
@@ -174,11 +185,7 @@ def upsert_all(
     """Insert rows or overwrite every non-key column of existing ones."""
     if not rows:
         return
-    stmt = _upsert_all_stmt(conn.dialect.name, table, tuple(key))
-    if conn.dialect.name == "sqlite":
-        _sqlite_executemany(conn, stmt, list(rows))
-    else:
-        conn.execute(stmt, list(rows))
+    _write(conn, _upsert_all_stmt(conn.dialect.name, table, tuple(key)), list(rows))
 
 
 @functools.lru_cache(maxsize=16)
@@ -197,7 +204,4 @@ def insert_new(
     if not rows:
         return 0
     # A key repeated within the batch is inserted once: its first row wins, as row by row.
-    stmt = _insert_new_stmt(conn.dialect.name, table, tuple(key))
-    if conn.dialect.name == "sqlite":
-        return _sqlite_executemany(conn, stmt, list(rows))
-    return len(conn.execute(stmt, list(rows)).all())
+    return _write(conn, _insert_new_stmt(conn.dialect.name, table, tuple(key)), list(rows))

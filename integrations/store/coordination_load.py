@@ -214,11 +214,16 @@ def load_multiple_household_people(
     candidates = grouped.group_by(MEMBER.c.nik_token).having(
         func.count(distinct(MEMBER.c.household_id)) > 1
     )
+    return _people(conn, _living(), MEMBER.c.nik_token.in_(candidates))
+
+
+def _people(conn: Connection, *where: ColumnElement[bool]) -> list[Person]:
+    """Registry members matching where, with their household's desa, in member order."""
     rows = _rows(
         conn,
         select(MEMBER.c.nik_token, MEMBER.c.household_id, HOUSEHOLD.c.desa_code, MEMBER.c.status)
         .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
-        .where(_living(), MEMBER.c.nik_token.in_(candidates))
+        .where(*where)
         .order_by(MEMBER.c.id),
     )
     return [_person(r) for r in rows]
@@ -305,16 +310,12 @@ def load_deceased_or_moved_inputs(
         .where(REPORT.c.kind.in_(("deceased", "moved")), REPORT.c.nik_token.in_(subjects))
         .order_by(REPORT.c.id),
     )
-    people = _rows(
-        conn,
-        select(MEMBER.c.nik_token, MEMBER.c.household_id, HOUSEHOLD.c.desa_code, MEMBER.c.status)
-        .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
-        .where(MEMBER.c.status.in_(("deceased", "moved")), MEMBER.c.nik_token.in_(subjects))
-        .order_by(MEMBER.c.id),
+    people = _people(
+        conn, MEMBER.c.status.in_(("deceased", "moved")), MEMBER.c.nik_token.in_(subjects)
     )
     return DeceasedOrMovedInputs(
         reports=[_report(r) for r in reports],
-        people=[_person(r) for r in people],
+        people=people,
         enrolments=[_enrolment(r) for r in enrolments],
     )
 

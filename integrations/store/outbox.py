@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Column, Connection, bindparam, select
+from sqlalchemy import Column, Connection, Row, Select, bindparam, select
 
 from integrations.store.audit import ChainWriter
 from integrations.store.bulk import insert_new
@@ -157,44 +157,55 @@ def _failure_counts(failed: Sequence[SendResult]) -> dict[str, int]:
     }
 
 
-def load_deliveries(conn: Connection, keys: Sequence[str]) -> list[OutboxItem]:
-    """The pending deliveries among keys, each with the inbox body of its handoff."""
+def _load_pending(
+    conn: Connection,
+    base: Select[Any],
+    key: Column[Any],
+    keys: Sequence[str],
+    item: Callable[[Row[Any]], OutboxItem],
+) -> list[OutboxItem]:
+    """The items of the outbox rows among keys still pending, in key order."""
     items: list[OutboxItem] = []
     for part in chunks(keys):
         rows = conn.execute(
-            select(
-                DELIVERY.c.key,
-                DELIVERY.c.office.label("target"),
-                HANDOFF.c.id,
-                HANDOFF.c.kind,
-                HANDOFF.c.subject_token,
-                HANDOFF.c.period,
-                HANDOFF.c.sender,
-                HANDOFF.c.due_date,
-                HANDOFF.c.evidence,
-                HANDOFF.c.origin_office,
-            )
-            .select_from(DELIVERY.join(HANDOFF, HANDOFF.c.id == DELIVERY.c.handoff_id))
-            .where(DELIVERY.c.key.in_(list(part)), DELIVERY.c.status == "pending")
-            .order_by(DELIVERY.c.key)
+            base.where(key.in_(list(part)), key.table.c.status == "pending").order_by(key)
         )
-        items.extend(
-            _item(
-                r.key,
-                DeliveryBody,
-                handoff_id=r.id,
-                office=r.target,
-                kind=r.kind,
-                subject_token=r.subject_token,
-                period=r.period,
-                sender=r.sender,
-                due_date=r.due_date,
-                evidence=json.loads(r.evidence),
-                escalated_from=r.origin_office if r.origin_office != r.target else None,
-            )
-            for r in rows
-        )
+        items.extend(item(r) for r in rows)
     return items
+
+
+def _delivery_item(r: Row[Any]) -> OutboxItem:
+    """The delivery of one row, with the inbox body of its handoff."""
+    return _item(
+        r.key,
+        DeliveryBody,
+        handoff_id=r.id,
+        office=r.target,
+        kind=r.kind,
+        subject_token=r.subject_token,
+        period=r.period,
+        sender=r.sender,
+        due_date=r.due_date,
+        evidence=json.loads(r.evidence),
+        escalated_from=r.origin_office if r.origin_office != r.target else None,
+    )
+
+
+def load_deliveries(conn: Connection, keys: Sequence[str]) -> list[OutboxItem]:
+    """The pending deliveries among keys, each with the inbox body of its handoff."""
+    base = select(
+        DELIVERY.c.key,
+        DELIVERY.c.office.label("target"),
+        HANDOFF.c.id,
+        HANDOFF.c.kind,
+        HANDOFF.c.subject_token,
+        HANDOFF.c.period,
+        HANDOFF.c.sender,
+        HANDOFF.c.due_date,
+        HANDOFF.c.evidence,
+        HANDOFF.c.origin_office,
+    ).select_from(DELIVERY.join(HANDOFF, HANDOFF.c.id == DELIVERY.c.handoff_id))
+    return _load_pending(conn, base, DELIVERY.c.key, keys, _delivery_item)
 
 
 def _record_failures(
@@ -301,30 +312,24 @@ def pending_proposals(
     return _pending(conn, PROPOSAL.c.id, PROPOSAL.c.verified_at, limit, scope)
 
 
+def _proposal_item(r: Row[Any]) -> OutboxItem:
+    """The proposal of one row, with its registry body."""
+    return _item(
+        r.id,
+        ProposalBody,
+        id=r.id,
+        household_id=r.household_id,
+        changes=json.loads(r.changes),
+        report_id=r.report_id,
+        handoff_id=r.handoff_id,
+        verified_by=r.verified_by,
+        verified_at=stored_utc(r.verified_at),
+    )
+
+
 def load_proposals(conn: Connection, ids: Sequence[str]) -> list[OutboxItem]:
     """The pending proposals among ids, each with its registry body."""
-    items: list[OutboxItem] = []
-    for part in chunks(ids):
-        rows = conn.execute(
-            select(PROPOSAL)
-            .where(PROPOSAL.c.id.in_(list(part)), PROPOSAL.c.status == "pending")
-            .order_by(PROPOSAL.c.id)
-        )
-        items.extend(
-            _item(
-                r.id,
-                ProposalBody,
-                id=r.id,
-                household_id=r.household_id,
-                changes=json.loads(r.changes),
-                report_id=r.report_id,
-                handoff_id=r.handoff_id,
-                verified_by=r.verified_by,
-                verified_at=stored_utc(r.verified_at),
-            )
-            for r in rows
-        )
-    return items
+    return _load_pending(conn, select(PROPOSAL), PROPOSAL.c.id, ids, _proposal_item)
 
 
 def record_proposals(
