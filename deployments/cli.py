@@ -203,6 +203,14 @@ def _step_outcomes(summary: dict[str, Any]) -> dict[str, str]:
     return {step: ("failed" if "failed" in (r or {}) else "ok") for step, r in summary.items()}
 
 
+def _run_counters(summary: dict[str, Any]) -> Any:
+    return summary.get("run", summary)
+
+
+def _without_worst(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k != "worst"}
+
+
 @run_app.command("daily")
 def run_daily_cmd(
     kabupaten: KabupatenOpt = None,
@@ -251,9 +259,7 @@ def run_dispatch_cmd(
     """Deliver pending handoffs, apply office decisions, escalate overdue ones now."""
     from flows.dispatch_handoffs import dispatch_handoffs
 
-    _run_flow(
-        dispatch_handoffs, kabupaten, kecamatan, as_json, lambda s: s.get("run", s), as_of=as_of
-    )
+    _run_flow(dispatch_handoffs, kabupaten, kecamatan, as_json, _run_counters, as_of=as_of)
 
 
 @run_app.command("scorecard")
@@ -271,7 +277,7 @@ def run_scorecard_cmd(
         kabupaten,
         kecamatan,
         as_json,
-        lambda s: {k: v for k, v in s.items() if k != "worst"},
+        _without_worst,
         as_of=as_of,
     )
 

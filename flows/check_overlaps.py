@@ -7,9 +7,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 
-from flows.common import failed_message, run_scope
+from flows.common import failed_message, run_name
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import operator_instant
 from tasks.checks import CHECK_KINDS, Check, current_period, period_start, run_programme_check
@@ -21,11 +20,6 @@ _COUNTS = ("findings", "created", "existing")
 
 class ChecksIncomplete(RuntimeError):
     """Some checks failed; the others ran and created their handoffs."""
-
-
-def _run_name() -> str:
-    period = flow_run.parameters.get("period") or "current quarter"
-    return f"check-programme-overlaps · {period} · {run_scope().label()}"
 
 
 def summary_rows(
@@ -91,7 +85,13 @@ def _markdown(
     return "\n".join(lines)
 
 
-@flow(name="check-programme-overlaps", flow_run_name=_run_name, log_prints=False)
+@flow(
+    name="check-programme-overlaps",
+    flow_run_name=run_name(
+        "check-programme-overlaps", lambda p: p.get("period") or "current quarter"
+    ),
+    log_prints=False,
+)
 def check_programme_overlaps(
     period: str | None = None,
     as_of: datetime | None = None,

@@ -6,28 +6,25 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.common import FullResync, PageLimit, run_scope, sync_and_publish
+from flows.common import FullResync, PageLimit, run_name, sync_and_publish
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import collections_of
-from tasks.sync import prepare_store
 
 AGENCY = "pkh"
 
 
-def _run_name() -> str:
-    return f"collect-facilitator-reports · {run_scope().label()}"
-
-
-@flow(name="collect-facilitator-reports", flow_run_name=_run_name, log_prints=False)
+@flow(
+    name="collect-facilitator-reports",
+    flow_run_name=run_name("collect-facilitator-reports"),
+    log_prints=False,
+)
 def collect_facilitator_reports(
     scope: RegionScope = WHOLE_PROVINCE,
     full_resync: FullResync = False,
     page_limit: PageLimit = None,
 ) -> dict[str, Any]:
     """Collect PKH facilitator reports (updates, deaths, moves, ...) into the store."""
-    logger = get_run_logger()
-    prepare_store()
-    logger.info("collecting facilitator reports for %s", scope.label())
+    get_run_logger().info("collecting facilitator reports for %s", scope.label())
     return sync_and_publish(
         {AGENCY: collections_of(AGENCY)},
         scope,

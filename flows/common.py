@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -19,15 +20,18 @@ from integrations.sync.engine import ALL
 from models.scope import RegionScope
 from models.sources import sources_of
 from models.wilayah import get_region_registry
-from tasks.sync import sync_partition
+from models.workdays import operator_instant
+from tasks.sync import prepare_store, sync_partition
 
 __all__ = [
     "FullResync",
     "PageLimit",
     "SyncIncomplete",
+    "as_of_detail",
     "failed_message",
     "partition_runner",
     "publish_summary",
+    "run_name",
     "run_partition_tasks",
     "run_scope",
     "summarise",
@@ -194,17 +198,18 @@ def sync_and_publish(
     key: str,
     title: str,
 ) -> dict[str, Any]:
-    """Sync each agency's collections over the scope's partitions; publish the summary.
+    """Prepare the store, sync each agency's collections over the scope; publish the summary.
 
     One task per (agency, partition). Raises if any partition failed (after publishing what
     the others did).
     """
+    prepare_store()
     results, failed = run_partition_tasks(
         sync_partition,
         {
             (agency, partition): {
                 "agency": agency,
-                "collections": list(wanted),
+                "collections": [str(c) for c in dict.fromkeys(wanted)],
                 "partition": partition,
                 "kecamatan": kecamatan,
                 "full_resync": full_resync,
@@ -221,3 +226,29 @@ def run_scope() -> RegionScope:
     """The `scope` parameter of the current flow run (the whole province when absent)."""
     scope = flow_run.parameters.get("scope") or {}
     return scope if isinstance(scope, RegionScope) else RegionScope.model_validate(scope)
+
+
+def run_name(
+    flow: str, detail: Callable[[Mapping[str, Any]], str | None] | None = None
+) -> Callable[[], str]:
+    """A `flow_run_name` callable: the flow, an optional detail of its parameters, the scope.
+
+    For instance "check-programme-overlaps · 2026-Q4 · 35.07" (the detail is left out when
+    it gives None).
+    """
+
+    def name() -> str:
+        extra = detail(flow_run.parameters) if detail is not None else None
+        return " · ".join(part for part in (flow, extra, run_scope().label()) if part)
+
+    return name
+
+
+def as_of_detail(fmt: Callable[[datetime], str]) -> Callable[[Mapping[str, Any]], str | None]:
+    """A run-name detail showing the run's `as_of` (read as WIB when zone-less), if any."""
+
+    def detail(parameters: Mapping[str, Any]) -> str | None:
+        as_of = parameters.get("as_of")
+        return fmt(operator_instant(as_of)) if isinstance(as_of, datetime) else None
+
+    return detail

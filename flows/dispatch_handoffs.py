@@ -9,10 +9,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, wait
-from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.common import failed_message, run_scope
+from flows.common import as_of_detail, failed_message, run_name
 from integrations.sync.engine import ALL
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import collections_of
@@ -42,16 +41,6 @@ _PARALLEL_BATCHES = 2
 
 class DispatchIncomplete(RuntimeError):
     """Some batches or the decisions read failed; the rest was dispatched and counted."""
-
-
-def _run_name() -> str:
-    as_of = flow_run.parameters.get("as_of")
-    label = run_scope().label()
-    if isinstance(as_of, datetime):
-        return (
-            f"dispatch-handoffs · {operator_instant(as_of).isoformat(timespec='minutes')} · {label}"
-        )
-    return f"dispatch-handoffs · {label}"
 
 
 def pull_office_decisions() -> str | None:
@@ -121,7 +110,9 @@ def _markdown(summary: dict[str, Any], offices: list[dict[str, Any]], failed: li
 
 @flow(
     name="dispatch-handoffs",
-    flow_run_name=_run_name,
+    flow_run_name=run_name(
+        "dispatch-handoffs", as_of_detail(lambda at: at.isoformat(timespec="minutes"))
+    ),
     log_prints=False,
 )
 def dispatch_handoffs(

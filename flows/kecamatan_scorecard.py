@@ -7,9 +7,8 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.runtime import flow_run
 
-from flows.common import run_scope
+from flows.common import as_of_detail, run_name
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import local_date, operator_instant
 from tasks.scorecard import WORST, publish_scorecard
@@ -20,14 +19,6 @@ _SHARE = "share resolved within deadline"
 _RATE = "quarantine rate"
 _MEDIAN = "median workdays to acknowledge"
 _OLDEST = "oldest backlog (workdays)"
-
-
-def _run_name() -> str:
-    as_of = flow_run.parameters.get("as_of")
-    label = run_scope().label()
-    if isinstance(as_of, datetime):
-        return f"kecamatan-scorecard · {local_date(operator_instant(as_of)).isoformat()} · {label}"
-    return f"kecamatan-scorecard · {label}"
 
 
 def _pct(value: Any) -> str:
@@ -80,7 +71,13 @@ def scorecard_markdown(summary: dict[str, Any], as_of: datetime) -> str:
     return "\n".join(lines)
 
 
-@flow(name="kecamatan-scorecard", flow_run_name=_run_name, log_prints=False)
+@flow(
+    name="kecamatan-scorecard",
+    flow_run_name=run_name(
+        "kecamatan-scorecard", as_of_detail(lambda at: local_date(at).isoformat())
+    ),
+    log_prints=False,
+)
 def kecamatan_scorecard(
     as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
 ) -> dict[str, Any]:

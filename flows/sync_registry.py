@@ -7,10 +7,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows.common import FullResync, PageLimit, run_scope, sync_and_publish
+from flows.common import FullResync, PageLimit, run_name, sync_and_publish
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import collections_of
-from tasks.sync import prepare_store
 
 AGENCY = "registry"
 
@@ -23,11 +22,7 @@ Collection.__doc__ = "Registry collections the hub syncs."
 ALL_COLLECTIONS: list[Collection] = list(Collection)
 
 
-def _run_name() -> str:
-    return f"sync-registry · {run_scope().label()}"
-
-
-@flow(name="sync-registry", flow_run_name=_run_name, log_prints=False)
+@flow(name="sync-registry", flow_run_name=run_name("sync-registry"), log_prints=False)
 def sync_registry(
     scope: RegionScope = WHOLE_PROVINCE,
     collections: list[Collection] = ALL_COLLECTIONS,
@@ -36,18 +31,16 @@ def sync_registry(
 ) -> dict[str, Any]:
     """Sync DTKS/DTSEN households, members and programme recipients into the hub's store."""
     logger = get_run_logger()
-    prepare_store()
-    wanted = [Collection(c).value for c in dict.fromkeys(collections)]
     partitions = scope.partitions()
     logger.info(
         "syncing %s: %d partitions, %d kecamatan, collections %s",
         scope.label(),
         len(partitions),
         sum(len(v) for v in partitions.values()),
-        ", ".join(wanted),
+        ", ".join(collections),
     )
     return sync_and_publish(
-        {AGENCY: wanted},
+        {AGENCY: collections},
         scope,
         full_resync=full_resync,
         page_limit=page_limit,

@@ -11,12 +11,10 @@ from enum import StrEnum
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from flows.common import FullResync, PageLimit, run_scope, sync_and_publish
+from flows.common import FullResync, PageLimit, run_name, sync_and_publish
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import AGENCIES, collections_of
-from tasks.sync import prepare_store
 
 __all__ = ["DEFAULT_AGENCIES", "OWN_FLOW", "SourceAgency", "sync_sources_flow"]
 
@@ -32,12 +30,14 @@ SourceAgency.__doc__ = "Agencies the sync-sources flow reads."
 DEFAULT_AGENCIES: list[SourceAgency] = list(SourceAgency)
 
 
-def _run_name() -> str:
-    agencies = flow_run.parameters.get("agencies") or DEFAULT_AGENCIES
-    return f"sync-sources · {','.join(str(a) for a in agencies)} · {run_scope().label()}"
-
-
-@flow(name="sync-sources", flow_run_name=_run_name, log_prints=False)
+@flow(
+    name="sync-sources",
+    flow_run_name=run_name(
+        "sync-sources",
+        lambda p: ",".join(str(a) for a in p.get("agencies") or DEFAULT_AGENCIES),
+    ),
+    log_prints=False,
+)
 def sync_sources_flow(
     scope: RegionScope = WHOLE_PROVINCE,
     agencies: list[SourceAgency] = DEFAULT_AGENCIES,
@@ -45,12 +45,9 @@ def sync_sources_flow(
     page_limit: PageLimit = None,
 ) -> dict[str, Any]:
     """Sync BLT-DD lists, e-RDKK needs, KSK requests/submissions and office decisions."""
-    logger = get_run_logger()
-    prepare_store()
-    chosen = [SourceAgency(a).value for a in dict.fromkeys(agencies)]
-    logger.info("syncing %s for %s", ", ".join(chosen), scope.label())
+    get_run_logger().info("syncing %s for %s", ", ".join(agencies), scope.label())
     return sync_and_publish(
-        {agency: collections_of(agency) for agency in chosen},
+        {str(agency): collections_of(agency) for agency in agencies},
         scope,
         full_resync=full_resync,
         page_limit=page_limit,

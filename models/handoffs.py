@@ -302,11 +302,10 @@ def handoff_due_date(
     calendar: WorkCalendar | None = None,
     *,
     workdays: int | None = None,
-    tz: str = JAKARTA,
 ) -> date:
     """Due date of a new handoff: its kind's default working days after local creation."""
     n = DEFAULT_DUE_WORKDAYS[HandoffKind(kind)] if workdays is None else workdays
-    return due_date(created_at, n, calendar, tz)
+    return due_date(created_at, n, calendar)
 
 
 def needs_escalation(
@@ -400,10 +399,10 @@ def entry_hash(
 
 def chain_entry(
     prev: AuditRecord | None,
-    *,
     handoff_id: str,
     from_state: HandoffState | str | None,
     to_state: HandoffState | str,
+    *,
     actor: str,
     reason: str,
     at: datetime,

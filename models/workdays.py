@@ -185,15 +185,10 @@ def default_calendar() -> WorkCalendar:
     return WorkCalendar()
 
 
-def due_date(
-    created_at: datetime,
-    workdays: int,
-    calendar: WorkCalendar | None = None,
-    tz: str = JAKARTA,
-) -> date:
-    """Due date of a work item created at created_at: workdays after its local creation date."""
+def due_date(created_at: datetime, workdays: int, calendar: WorkCalendar | None = None) -> date:
+    """Due date of a work item: `workdays` after its creation date in Jawa Timur (WIB)."""
     cal = calendar if calendar is not None else default_calendar()
-    return cal.add_workdays(local_date(created_at, tz), workdays)
+    return cal.add_workdays(local_date(created_at), workdays)
 
 
 def is_overdue(

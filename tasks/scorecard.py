@@ -20,7 +20,7 @@ from integrations.store.engine import get_engine
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import Scorecard, compute_scorecard
 from models.wilayah import get_region_registry
-from models.workdays import WorkCalendar, local_date
+from models.workdays import local_date
 
 __all__ = ["WORST", "build_scorecard", "publish_scorecard"]
 
@@ -29,10 +29,7 @@ WORST = 5
 
 
 def build_scorecard(
-    engine: Engine,
-    as_of: datetime,
-    calendar: WorkCalendar | None = None,
-    scope: RegionScope = WHOLE_PROVINCE,
+    engine: Engine, as_of: datetime, scope: RegionScope = WHOLE_PROVINCE
 ) -> Scorecard:
     """The scorecard of the scope's kecamatan as of a moment, from one read of the store."""
     kecamatan = [
@@ -53,7 +50,6 @@ def build_scorecard(
             sources=sources,
             findings=findings,
             kecamatan_codes=kecamatan,
-            calendar=calendar,
         )
 
 

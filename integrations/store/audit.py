@@ -89,13 +89,7 @@ class ChainWriter:
     ) -> AuditEntry:
         """Add the next link for a legal transition (raises on an illegal one)."""
         entry = chain_entry(
-            self._last,
-            handoff_id=handoff_id,
-            from_state=from_state,
-            to_state=to_state,
-            actor=actor,
-            reason=reason,
-            at=at,
+            self._last, handoff_id, from_state, to_state, actor=actor, reason=reason, at=at
         )
         self._last = entry
         self._pending.append(
