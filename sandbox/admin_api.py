@@ -8,7 +8,8 @@ separate admin token so a hub configured with an agency token cannot change the 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query
@@ -18,14 +19,17 @@ from starlette.responses import Response
 from models.contracts.common import ErrorBody
 from models.wilayah import KodeKecamatan
 from sandbox.auth import bearer_auth
-from sandbox.config import FaultConfig
+from sandbox.config import AGENCIES, FaultConfig
 from sandbox.coordination_truth import CoordinationTruth, compute_truth
 from sandbox.errors import error_response
 from sandbox.state import SandboxState
 
 __all__ = ["ClockAdvance", "ClockInfo", "EpochInfo", "EpochRequest", "admin_router"]
 
-AgencyName = Literal["registry", "pkh", "desa", "pertanian", "kecamatan", "statistik"]
+AgencyName = StrEnum(  # type: ignore[misc]
+    "AgencyName", {agency: agency for agency in AGENCIES}, module=__name__
+)
+"""An agency of the sandbox (from the source catalogue)."""
 AgencyQuery = Annotated[
     AgencyName | None,
     Query(

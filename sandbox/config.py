@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.sources import AGENCIES as CATALOGUE_AGENCIES
+
 __all__ = [
     "AGENCIES",
     "DEFAULT_ADMIN_TOKEN",
@@ -25,8 +27,8 @@ WIB = timezone(timedelta(hours=7), "WIB")
 DEFAULT_REGISTRY_TOKEN = "sandbox-registry-token"  # noqa: S105 - public sandbox default
 DEFAULT_ADMIN_TOKEN = "sandbox-admin-token"  # noqa: S105 - public sandbox default
 
-AGENCIES: tuple[str, ...] = ("registry", "pkh", "desa", "pertanian", "kecamatan", "statistik")
-"""Every simulated agency; each is served under /<agency> with its own bearer token."""
+AGENCIES: tuple[str, ...] = CATALOGUE_AGENCIES
+"""Every simulated agency (the hub's source catalogue's); each under /<agency> with its token."""
 
 
 def default_token(agency: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from deployments.run_audit import audit_flow_run
 from flows.common import SyncIncomplete
 from flows.sync_sources import SourceAgency, sync_sources_flow
+from integrations.settings import AGENCIES as SETTINGS_AGENCIES
 from integrations.settings import get_settings
 from integrations.store.engine import get_engine
 from integrations.store.tables import CURSOR, QUARANTINE, source_table
@@ -21,7 +22,7 @@ from sandbox.truth import coordination_truth
 from tests.flows.conftest import DATA, Sandbox
 
 KABUPATEN = "35.15"  # Sidoarjo: records of every source in the seeded sample
-AGENCIES = ("pkh", "desa", "pertanian", "kecamatan", "statistik")
+AGENCIES = [a for a in SETTINGS_AGENCIES if a != "registry"]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import get_args
 
 import pytest
 from pydantic import ValidationError
@@ -24,7 +23,7 @@ def test_every_agency_has_a_default_token() -> None:
     tokens = SandboxConfig().tokens
     assert tokens == {a: f"sandbox-{a}-token" for a in AGENCIES}
     assert tokens["registry"] == DEFAULT_REGISTRY_TOKEN
-    assert get_args(AgencyName) == AGENCIES
+    assert tuple(AgencyName) == AGENCIES
 
 
 def test_the_registry_only_config_still_builds() -> None:
