@@ -6,27 +6,29 @@ import json
 import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from deployments.cli_handoffs import handoffs_app
 from deployments.cli_quarantine import quarantine_app
 from integrations.settings import get_settings
 
+if TYPE_CHECKING:
+    from models.scope import RegionScope
+
 # Offline machines: Prefect must not try to phone home (set before Prefect is imported).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-app = typer.Typer(
+app = cli_app(
     help="CETTAR Hub: coordinate Jawa Timur's kecamatan offices and programmes.",
-    no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
-sync_app = typer.Typer(help="Run sync flows now.", no_args_is_help=True)
-run_app = typer.Typer(help="Run coordination flows now (ad-hoc jobs).", no_args_is_help=True)
-server_app = typer.Typer(help="The local Prefect server.", no_args_is_help=True)
+db_app = cli_app(help="The hub's store.")
+sync_app = cli_app(help="Run sync flows now.")
+run_app = cli_app(help="Run coordination flows now (ad-hoc jobs).")
+server_app = cli_app(help="The local Prefect server.")
 app.add_typer(db_app, name="db")
 app.add_typer(sync_app, name="sync")
 app.add_typer(run_app, name="run")
@@ -42,7 +44,18 @@ AsOfOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary line.")]
 PeriodOpt = Annotated[str | None, typer.Option(help="Payment period, e.g. 2026-Q4.")]
-console = Console()
+console = plain_console()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback when a command fails.")
+    ] = False,
+) -> None:
+    # A failing command prints one line and exits 2 (usage) or 1 (runtime); see cli_errors.
+    # `--debug` is read there, from the root context's parameters.
+    del debug
 
 
 @app.command()
@@ -109,13 +122,18 @@ def sandbox(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the store's migrations and load the region codes."""
-    from integrations.store.engine import get_engine, upgrade
+    from alembic.util import CommandError
+
+    from integrations.store.engine import get_engine, store_name, upgrade
     from integrations.store.regions import load_regions
 
-    upgrade(get_engine(), revision)
-    n = load_regions(get_engine())
-    url = get_engine().url.render_as_string(hide_password=True)
-    console.print(f"store at {url} is at {revision}; {n:,} regions loaded")
+    engine = get_engine()
+    try:
+        upgrade(engine, revision)
+    except CommandError as exc:  # an unknown revision
+        raise CliUsageError(f"revision {revision!r}: {str(exc).splitlines()[0]}") from None
+    n = load_regions(engine)
+    console.print(f"store at {store_name(engine)} is at {revision}; {n:,} regions loaded")
 
 
 def _run_flow(
@@ -129,9 +147,9 @@ def _run_flow(
     """Run a flow for a region scope against the configured (or a started local) Prefect API."""
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
     from deployments.run_audit import run_summary
-    from models.scope import RegionScope
 
-    scope = RegionScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [])
+    scope = _scope(kabupaten, kecamatan)
+    store_engine()  # a missing or unmigrated store is reported before any server starts
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
         state = flow(scope=scope, return_state=True, **parameters)
@@ -144,6 +162,22 @@ def _run_flow(
     else:
         console.print(f"{state.name}: {json.dumps(totals(summary), default=str)}\n{url}")
     raise typer.Exit(0 if state.is_completed() else 1)
+
+
+def _scope(kabupaten: list[str] | None, kecamatan: list[str] | None) -> RegionScope:
+    """The region scope of the options; CliUsageError naming the option of a bad code."""
+    from pydantic import ValidationError
+
+    from models.scope import RegionScope
+
+    try:
+        return RegionScope(kabupaten=kabupaten or [], kecamatan=kecamatan or [])
+    except ValidationError as exc:
+        problems = [
+            f"--{e['loc'][0]}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise CliUsageError("; ".join(problems)) from None
 
 
 def _totals(summary: dict[str, Any]) -> Any:
@@ -195,6 +229,11 @@ def sync_sources_cmd(
     """Sync the other agencies' sources now (BLT-DD lists, e-RDKK, KSK requests, decisions)."""
     from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
 
+    unknown = [a for a in agency or [] if a not in DEFAULT_AGENCIES]
+    if unknown:
+        raise CliUsageError(
+            f"--agency: unknown agency {unknown[0]!r}; one of: {', '.join(DEFAULT_AGENCIES)}"
+        )
     agencies = list(agency) if agency else list(DEFAULT_AGENCIES)
     _run_flow(sync_sources_flow, kabupaten, kecamatan, as_json, _totals, agencies=agencies)
 
@@ -288,6 +327,7 @@ def serve() -> None:
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
     from deployments.serve import serve_all
 
+    store_engine()  # the flows' own runs would otherwise make a store at a mistyped path
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
         serve_all()

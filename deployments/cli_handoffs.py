@@ -7,46 +7,31 @@ stored, and every text is masked once more on the way out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from deployments.cli_errors import CliFailure, CliUsageError, cli_app, plain_console, store_engine
 from integrations.store.audit import verify_audit
-from integrations.store.engine import get_engine
 from integrations.store.handoff_queries import get_handoff, handoff_audit, list_handoffs
 
 __all__ = ["handoffs_app"]
 
-handoffs_app = typer.Typer(
-    help="Handoffs to offices: list, show with the audit trail, verify the audit chain.",
-    no_args_is_help=True,
+handoffs_app = cli_app(
+    help="Handoffs to offices: list, show with the audit trail, verify the audit chain."
 )
-console = Console()
-err_console = Console(stderr=True)
+console = plain_console()
 
 T = TypeVar("T")
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
-@contextmanager
-def _store() -> Iterator[Connection]:
-    try:
-        with get_engine().connect() as conn:
-            yield conn
-    except (OperationalError, ProgrammingError):
-        # The driver's text may hold statement parameters: say only what to do.
-        err_console.print("the store cannot be read: is it migrated? run `cettar db upgrade`")
-        raise typer.Exit(2) from None
-
-
 def _read(query: Callable[[Connection], T]) -> T:
-    with _store() as conn:
+    with store_engine().connect() as conn:
         return query(conn)
 
 
@@ -66,15 +51,16 @@ def list_cmd(
     as_json: AsJson = False,
 ) -> None:
     """List handoffs, newest first, filtered by office, state, kind and kecamatan."""
-    try:
-        rows = _read(
-            lambda conn: list_handoffs(
+
+    def query(conn: Connection) -> list[dict[str, Any]]:
+        try:
+            return list_handoffs(
                 conn, office=office, state=state, kind=kind, kecamatan=kecamatan, limit=limit
             )
-        )
-    except ValueError as exc:
-        err_console.print(f"bad filter: {str(exc).splitlines()[0][:200]}")
-        raise typer.Exit(2) from None
+        except ValueError as exc:  # only the filters' own errors, not the store's or settings'
+            raise CliUsageError(f"bad filter: {str(exc).splitlines()[0][:200]}") from None
+
+    rows = _read(query)
     if as_json:
         print(_dumps({"count": len(rows), "handoffs": rows}))
         return
@@ -105,18 +91,17 @@ def show_cmd(
 
     handoff, trail = _read(query)
     if handoff is None:
-        err_console.print(f"no handoff {handoff_id[:40]!r}")
-        raise typer.Exit(1)
+        raise CliFailure(f"no handoff {handoff_id[:40]!r}")
     if as_json:
         print(_dumps({"handoff": handoff, "audit": trail}))
         return
     for name, value in handoff.items():
         if name not in ("evidence", "deliveries"):
-            console.print(f"[bold]{name}[/bold]: {value if value is not None else ''}")
-    console.print("[bold]evidence[/bold]:")
+            console.print(Text.assemble((name, "bold"), f": {'' if value is None else value}"))
+    console.print(Text("evidence", "bold") + ":")
     for name, value in handoff["evidence"].items():
         console.print(f"  {name}: {value}")
-    console.print("[bold]deliveries[/bold]:")
+    console.print(Text("deliveries", "bold") + ":")
     for d in handoff["deliveries"]:
         console.print(
             f"  {d['office']} {d['status']} attempts={d['attempts']} {d['receipt_id'] or ''}"

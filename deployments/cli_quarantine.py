@@ -8,24 +8,18 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, inspect
 
+from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from integrations.settings import get_settings
-from integrations.store.engine import get_engine
 from integrations.store.quarantine import quarantine_summary, quarantine_totals
 from integrations.store.replay import replay_quarantined
-from integrations.store.tables import QUARANTINE
 from models.sources import CATALOGUE
 
 __all__ = ["quarantine_app"]
 
-quarantine_app = typer.Typer(
-    help="Quarantined records: what is held and why, and replay after a fix.",
-    no_args_is_help=True,
-)
-console = Console()
+quarantine_app = cli_app(help="Quarantined records: what is held and why, and replay after a fix.")
+console = plain_console()
 
 
 class Status(StrEnum):
@@ -36,18 +30,9 @@ class Status(StrEnum):
     all = "all"
 
 
-def _store() -> Engine:
-    engine = get_engine()
-    if not inspect(engine).has_table(QUARANTINE.name):
-        console.print("[red]the store has no quarantine table yet: run `cettar db upgrade`[/red]")
-        raise typer.Exit(1)
-    return engine
-
-
 def _check_source(source: str | None) -> None:
     if source is not None and source not in CATALOGUE:
-        console.print(f"[red]unknown source {source!r}[/red]; one of: {', '.join(CATALOGUE)}")
-        raise typer.Exit(2)
+        raise CliUsageError(f"unknown source {source!r}; one of: {', '.join(CATALOGUE)}")
 
 
 @quarantine_app.command("list")
@@ -61,7 +46,7 @@ def list_quarantine(
     """Count quarantined records by source and reason, with one masked example message each."""
     _check_source(source)
     wanted = None if status is Status.all else status.value
-    with _store().connect() as conn:
+    with store_engine().connect() as conn:
         groups = quarantine_summary(conn, source=source, status=wanted)
         totals = quarantine_totals(conn, source=source, status=wanted)
     if as_json:
@@ -106,7 +91,7 @@ def replay(
     _check_source(source)
     settings = get_settings()
     counts = replay_quarantined(
-        _store(),
+        store_engine(),
         source,
         key=settings.pii_key.get_secret_value().encode(),
         now=datetime.now(UTC),

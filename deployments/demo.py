@@ -21,6 +21,7 @@ from uuid import UUID
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from deployments.coordination_truth import check_scores, store_figures
 from deployments.prefect_server import (
@@ -95,6 +96,15 @@ class _Admin:
         self._client.close()
 
 
+def _mark(ok: bool) -> Text:
+    return Text("✓", "green") if ok else Text("✗", "red")
+
+
+def _done(ok: bool, text: str) -> Text:
+    """A line with a check mark; `text` (URLs, names) is printed as is, never as markup."""
+    return Text.assemble(_mark(ok), " ", text)
+
+
 @contextmanager
 def _status(console: Console, quiet: bool, text: str) -> Iterator[None]:
     if quiet:
@@ -121,7 +131,7 @@ def run_demo(
         server: PrefectServer = ensure_server(settings, configured_url=configured_prefect_url())
     if not as_json:
         how = "started" if server.started_here else "already running"
-        console.print(f"[green]✓[/] Prefect API at {server.api_url} ({how})")
+        console.print(_done(True, f"Prefect API at {server.api_url} ({how})"))
 
     config = demo_config(households, seed, inbox_faults)
     days: list[dict[str, Any]] = []
@@ -129,7 +139,9 @@ def run_demo(
         point_settings_at(f"sqlite:///{store}", base_url)
         admin = _Admin(base_url, config.admin_token)
         if not as_json:
-            console.print(f"[green]✓[/] sandbox agencies on {base_url} ({households:,} households)")
+            console.print(
+                _done(True, f"sandbox agencies on {base_url} ({households:,} households)")
+            )
         from flows.daily_coordination import daily_coordination
 
         as_of = DEMO_START
@@ -157,8 +169,8 @@ def run_demo(
                     }
                 )
                 if not as_json:
-                    mark = "[green]✓" if state.is_completed() else "[red]✗"
-                    console.print(f"{mark}[/] {label}: {state.name} in {seconds:.0f} s")
+                    line = f"{label}: {state.name} in {seconds:.0f} s"
+                    console.print(_done(state.is_completed(), line))
             inbox = admin.inbox()
         finally:
             admin.close()
@@ -260,7 +272,7 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
         checks.add_column(col, justify="left" if col == "check" else "right")
     for kind, s in result["checks_precision_recall"].items():
         checks.add_row(
-            kind,
+            Text(kind),
             f"{s['expected']:,}",
             f"{s['found']:,}",
             f"{s['precision']:.2f}",
@@ -297,8 +309,8 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
         worst.add_column(col, justify="left" if col in ("kecamatan", "name") else "right")
     for w in result["worst_kecamatan"]:
         worst.add_row(
-            w["code"],
-            w["name"],
+            Text(w["code"]),
+            Text(w["name"]),
             f"{w['backlog']:,}",
             f"{w['overdue']:,}",
             f"{w['escalations']:,}",
@@ -307,10 +319,10 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
     console.print(worst)
     files = result["scorecard_files"]
     if files:
-        console.print("Scorecard files: " + ", ".join(str(v) for v in files.values()))
+        console.print(Text("Scorecard files: " + ", ".join(str(v) for v in files.values())))
 
     for name, ok in result["checks"].items():
-        console.print(f"{'[green]✓' if ok else '[red]✗'}[/] {name.replace('_', ' ')}")
+        console.print(_done(ok, name.replace("_", " ")))
     p = result["prefect"]
     console.print(
         f"\nPrefect recorded {p['flow_runs']} flow runs and {p['task_runs']} task runs "
@@ -319,6 +331,14 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
         f"{sum(p['clear_ids_found'].values())}."
     )
     for d in result["days"]:
-        console.print(f"See day {d['day']} in the Prefect UI: [bold]{d['flow_run_url']}[/]")
+        console.print(
+            Text.assemble(f"See day {d['day']} in the Prefect UI: ", (d["flow_run_url"], "bold"))
+        )
     if server.started_here:
-        console.print("The Prefect server keeps running; stop it with [bold]cettar server stop[/].")
+        console.print(
+            Text.assemble(
+                "The Prefect server keeps running; stop it with ",
+                ("cettar server stop", "bold"),
+                ".",
+            )
+        )

@@ -55,14 +55,13 @@ def _drain(
     """Send every pending row of an outbox, one task per batch, and add up the counts."""
     task = deliver_handoffs if outbox == "deliveries" else send_update_proposals
     prefix = "delivery" if outbox == "deliveries" else "proposal"
-    param = "keys" if outbox == "deliveries" else "ids"
     batches = plan_outbox_batches(outbox, scope=scope)
     if not batches:
         return
     pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
     with pool as runner:
         futures: list[PrefectFuture[Any]] = [
-            runner.submit(task, {param: batch, "as_of": as_of}) for batch in batches
+            runner.submit(task, {"keys": batch, "as_of": as_of}) for batch in batches
         ]
         wait(futures)
     for future in futures:

@@ -240,7 +240,7 @@ deliver_handoffs = _send_task(
 send_update_proposals = _send_task(
     "send-update-proposals",
     "proposals",
-    "Send one batch of verified household updates to the registry.",
+    "Send one batch of verified household updates (proposal ids) to the registry.",
 )
 
 

@@ -12,11 +12,12 @@ from sqlalchemy import Engine, delete, update
 from typer.testing import CliRunner
 
 from deployments import cli_handoffs
+from deployments.cli import app
 from deployments.cli_handoffs import handoffs_app
 from integrations.settings import get_settings
 from integrations.store.engine import get_engine, make_engine, upgrade
 from integrations.store.handoffs import create_handoffs, transition
-from integrations.store.tables import AUDIT
+from integrations.store.tables import AUDIT, HANDOFF
 from models.checks import Finding
 from models.handoffs import HandoffKind, Office
 from models.identity import id_token, make_nik
@@ -134,10 +135,48 @@ def test_show_gives_the_audit_trail_masked(
     assert NIK not in text.output and NIP not in text.output
 
 
+def test_show_prints_stored_text_verbatim_never_as_markup(
+    handoffs: tuple[Engine, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, (_, desa_id, _) = handoffs
+    link, closing, emoji = "[x](javascript:alert(1))", "tidak [/bold] layak", "ok :x:"
+    with engine.begin() as conn:
+        conn.execute(
+            update(HANDOFF)
+            .where(HANDOFF.c.id == desa_id)
+            .values(officer=link, decision_reason=closing)
+        )
+        transition(conn, desa_id, "delivered", actor=link, reason=f"{closing} {emoji}", at=T0)
+    monkeypatch.setattr(cli_handoffs.console, "width", 250)
+    result = runner.invoke(app, ["handoffs", "show", desa_id])
+    assert result.exit_code == 0, result.output
+    assert f"officer: {link}" in result.stdout
+    assert f"decision_reason: {closing}" in result.stdout
+    assert f"{closing} {emoji}" in result.stdout  # the audit trail's reason
+    assert result.stdout.count(link) == 2  # the officer and the audit trail's actor
+
+
 def test_show_unknown_handoff(handoffs: tuple[Engine, list[str]]) -> None:
     result = runner.invoke(handoffs_app, ["show", "0" * 32])
     assert result.exit_code == 1
     assert "no handoff" in result.output
+
+
+@pytest.mark.parametrize("handoff_id", ["[/bold]", "[x](javascript:alert(1))"])
+def test_show_echoes_an_unknown_id_verbatim(
+    handoffs: tuple[Engine, list[str]], handoff_id: str
+) -> None:
+    result = runner.invoke(app, ["handoffs", "show", handoff_id])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "" and "Traceback" not in result.output
+    assert result.stderr.splitlines() == [f"error: no handoff {handoff_id!r}"]
+
+
+def test_a_bad_filter_is_echoed_verbatim(handoffs: tuple[Engine, list[str]]) -> None:
+    result = runner.invoke(app, ["handoffs", "list", "--state", "[/bold]"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: bad filter: ") and "[/bold]" in line
 
 
 def test_verify_audit_intact(handoffs: tuple[Engine, list[str]]) -> None:
@@ -182,5 +221,7 @@ def test_an_unmigrated_store_gets_a_clear_message(
     finally:
         get_settings.cache_clear()
         get_engine.cache_clear()
-    assert result.exit_code == 2
-    assert "cettar db upgrade" in result.output
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: no store at {tmp_path / 'empty.db'}: run `cettar db upgrade`"
+    ]

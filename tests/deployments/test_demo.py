@@ -56,3 +56,55 @@ def test_demo_exits_zero_and_its_run_stays_recorded(tmp_path: Path, prefect_api:
     from deployments.run_audit import count_clear_ids
 
     assert count_clear_ids(done.stdout + done.stderr) == 0
+
+
+def test_the_summary_prints_data_verbatim_never_as_markup() -> None:
+    """Names, paths and URLs in the demo's summary are text, whatever console prints them."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from deployments.demo import _print_summary
+    from deployments.prefect_server import PrefectServer
+
+    name, path, url = "Kec [/bold] :x:", "/data/[red]/scorecard.csv", "http://h/[x](javascript:1)"
+    counts = {"fetched": 1, "upserted": 1, "unchanged": 0, "quarantined": 0}
+    result = {
+        "households": counts,
+        "recipients": counts,
+        "checks_precision_recall": {
+            "kind [/i]": {"expected": 1, "found": 1, "precision": 1.0, "recall": 1.0}
+        },
+        "handoffs": dict.fromkeys(
+            ("created", "delivered", "escalated", "resolved", "rejected", "backlog"), 1
+        )
+        | {"proposals_sent": 0},
+        "inbox": dict.fromkeys(
+            ("receipts", "posts", "replays", "faulted_after_commit", "pairs_seen_more_than_once"),
+            0,
+        ),
+        "worst_kecamatan": [
+            {"code": "35.78.01", "name": name, "backlog": 1, "overdue": 0, "escalations": 0}
+            | {"rank": 1}
+        ],
+        "scorecard_files": {"csv": path},
+        "checks": {"audit_chain_intact": True, "no_clean_case_flagged": False},
+        "prefect": {
+            "flow_runs": 14,
+            "task_runs": 1,
+            "task_states": {},
+            "log_lines": 0,
+            "artifacts": 0,
+            "events": 0,
+            "clear_ids_found": {},
+        },
+        "days": [{"day": 1, "flow_run_url": url}],
+    }
+    for markup in (True, False):
+        out = StringIO()
+        console = Console(file=out, width=250, markup=markup, color_system=None)
+        _print_summary(console, result, PrefectServer(url, started_here=True))
+        text = out.getvalue()
+        for shown in (name, path, url, "kind [/i]", "✓ audit chain intact", "✗ no clean case"):
+            assert shown in text, (shown, markup)
+        assert "stop it with cettar server stop." in text

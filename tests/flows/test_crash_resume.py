@@ -32,6 +32,14 @@ SNAPSHOT = {
 
 
 def _sync(db: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    store_env = {**env, "CETTAR_DATABASE_URL": f"sqlite:///{db}"}
+    # An operator creates the store once; `sync` refuses to create one from a mistyped path.
+    subprocess.run(
+        [sys.executable, "-m", "deployments.cli", "db", "upgrade"],
+        env=store_env,
+        check=True,
+        capture_output=True,
+    )
     return subprocess.Popen(
         [
             sys.executable,
@@ -45,7 +53,7 @@ def _sync(db: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
             "4",
             "--json",
         ],
-        env={**env, "CETTAR_DATABASE_URL": f"sqlite:///{db}"},
+        env=store_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from integrations.store.bulk import _newest_per_key, upsert_newer
 from integrations.store.cursors import CursorState, load_cursor, save_cursor
-from integrations.store.engine import upgrade
+from integrations.store.engine import (
+    StoreUnavailable,
+    StoreUrlError,
+    make_engine,
+    require_store,
+    upgrade,
+)
 from integrations.store.quarantine import quarantine
 from integrations.store.regions import load_regions
 from models.tables import Household, Quarantine, Region
@@ -46,6 +57,66 @@ def test_migrations_match_the_models(store: Engine) -> None:
 def test_upgrade_is_idempotent(store: Engine) -> None:
     upgrade(store)
     upgrade(store)
+
+
+def test_an_engine_never_creates_a_sqlite_store(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
+    assert not path.parent.exists()
+    with pytest.raises(StoreUnavailable, match=re.escape(f"no store at {path}")) as missing:
+        require_store(engine)
+    assert missing.value.needs_upgrade
+    path.parent.mkdir()
+    with pytest.raises(OperationalError):
+        engine.connect().close()
+    assert list(path.parent.iterdir()) == []
+    engine.dispose()
+
+
+def test_upgrade_creates_the_sqlite_store_and_its_directories(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dirs" / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    assert path.is_file()
+    require_store(engine)
+    engine.dispose()
+
+
+def test_the_store_is_ready_once_migrated(store: Engine) -> None:
+    require_store(store)
+
+
+def test_a_store_not_migrated_or_behind_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    sqlite3.connect(path).close()
+    engine = make_engine(f"sqlite:///{path}")
+    not_migrated = re.escape(f"the store at {path} is not migrated") + "$"
+    with pytest.raises(StoreUnavailable, match=not_migrated) as err:
+        require_store(engine)
+    assert err.value.needs_upgrade
+    upgrade(engine, "0001")
+    with pytest.raises(StoreUnavailable, match=r"is at revision 0001, not 0002$"):
+        require_store(engine)
+    upgrade(engine)
+    require_store(engine)
+    engine.dispose()
+
+
+def test_an_unreachable_store_is_one_line() -> None:
+    engine = make_engine("postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    for action in (require_store, upgrade):
+        with pytest.raises(StoreUnavailable) as err:
+            action(engine)
+        message = str(err.value)
+        assert message.startswith("the store at postgresql+psycopg://u:***@127.0.0.1:1/x ")
+        assert "cannot be opened: " in message and "\n" not in message
+        assert "secret" not in message and not err.value.needs_upgrade
+
+
+@pytest.mark.parametrize("url", ["nonsense", "nosuchdb://host/x", ""])
+def test_a_url_that_is_not_a_database_url(url: str) -> None:
+    with pytest.raises(StoreUrlError, match=r"^not a database URL"):
+        make_engine(url)
 
 
 def test_upsert_applies_only_newer_versions(store: Engine) -> None:
