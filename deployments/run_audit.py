@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections import Counter
@@ -37,12 +38,132 @@ class RunRecord:
         return sum(self.clear_ids.values())
 
 
+_FLOW_PREFIX = "Flow run encountered an exception: "
+_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+_REASON_CHARS = 2000
+
+
+def _safe(text: object, limit: int = _REASON_CHARS) -> str:
+    """A text fit for a summary: IDs masked, bearer tokens redacted, cut to limit."""
+    from models.identity import mask_ids_in_text
+
+    return _BEARER.sub("Bearer ***", mask_ids_in_text(str(text)))[:limit]
+
+
+def _sanitised(value: Any) -> Any:
+    """value with every string made safe (counts and keys kept)."""
+    if isinstance(value, dict):
+        return {_safe(k, 200): _sanitised(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sanitised(v) for v in value]
+    if isinstance(value, str):
+        return _safe(value)
+    return value
+
+
+def _failure(state: Any) -> BaseException | None:
+    """The exception a failed state holds, if it can be read back."""
+    try:
+        data = state.result(raise_on_failure=False)
+    except Exception:
+        return None
+    return data if isinstance(data, BaseException) else None
+
+
+def _api_url() -> str | None:
+    """The Prefect API in force, else the one the CLI pointed this process at, if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL") or None
+
+
+def _failed_children(flow_run_id: UUID) -> dict[str, Any]:
+    """From the API: each subflow (step) run's outcome, else the failed task runs."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    steps: dict[str, Any] = {}
+    children = sorted(
+        _children(flow_run_id), key=lambda r: str(r.start_time or r.expected_start_time)
+    )
+    if children:
+        with get_client(sync_client=True) as client:
+            names = {r.flow_id: client.read_flow(r.flow_id).name for r in children}
+        for child in children:
+            name = names[child.flow_id]
+            if name in steps:
+                name = f"{name} ({child.name})"
+            state = child.state
+            if state is not None and state.is_completed():
+                steps[name] = {"state": state.name}
+            else:
+                outcome = state.name if state is not None else "unknown"
+                why = (state.message if state is not None else None) or outcome
+                steps[name] = {"state": outcome, "failed": _safe(why.removeprefix(_FLOW_PREFIX))}
+        return steps
+    # Task run states reach the API as events: send ours, then give the server a moment.
+    flush_run_records()
+    deadline = time.monotonic() + 5.0
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            settled = all(r.state is not None and r.state.is_final() for r in runs)
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    failed: dict[str, str] = {}
+    for r in runs:
+        if r.state is None or not r.state.is_final() or r.state.is_completed():
+            continue
+        why = r.state.message or r.state.name or "failed"
+        failed[_safe(r.name, 200)] = _safe(why.removeprefix("Task run encountered an exception "))
+    return {"failed": failed}
+
+
 def run_summary(state: Any) -> dict[str, Any]:
-    """The summary a completed flow run returned, or an empty dict for any other state."""
-    if not state.is_completed():
-        return {}
-    result = state.result()
-    return result if isinstance(result, dict) else {}
+    """What a finished flow run returned or, when it did not complete, why (sanitised).
+
+    Completed: the dict the flow returned. Otherwise `{"error": <the run's message>, ...}`:
+
+    - a sync flow (its `SyncIncomplete` carries its summary): the summary, with "failed"
+      mapping each failed partition ("registry 35.07") to its reason;
+    - a flow with subflows (daily-coordination): one entry per step (subflow), with its
+      state and, when it failed, {"failed": <its reason>};
+    - any other flow: "failed" maps its failed task runs to their reasons.
+
+    The subflows and task runs are read from the Prefect API, when one is configured (never
+    an ephemeral one); without it only the run's own message and summary are reported.
+    Every reason is the error tree's sanitised text, and masked again here: no NIK, No. KK
+    or token.
+    """
+    if state.is_completed():
+        result = state.result()
+        return result if isinstance(result, dict) else {}
+    message = state.message or state.name or "failed"
+    summary: dict[str, Any] = {"error": _safe(message.removeprefix(_FLOW_PREFIX))}
+    attached = getattr(_failure(state), "summary", None)
+    if isinstance(attached, dict):
+        summary.update(_sanitised(attached))
+        return summary
+    flow_run_id = getattr(state.state_details, "flow_run_id", None)
+    url = _api_url()
+    summary["failed"] = {}
+    if flow_run_id is None or url is None:
+        return summary
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            children = _failed_children(flow_run_id)
+    except Exception as exc:  # the report must not fail because the API is gone
+        summary["api_error"] = _safe(f"{type(exc).__name__}: {exc}", 300)
+        return summary
+    if "failed" not in children:
+        del summary["failed"]
+    summary.update(children)
+    return summary
 
 
 def flush_run_records(timeout: float = 30.0) -> None:

@@ -15,6 +15,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 from prefect.tasks import Task
 from pydantic import Field
 
+from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.settings import get_settings
 from integrations.sync.engine import ALL
 from models.scope import RegionScope
@@ -72,7 +73,15 @@ def partition_runner(partitions: int) -> TaskRunner[Any]:
 def run_partition_tasks(
     task: Task[..., dict[str, Any]], jobs: Mapping[_K, dict[str, Any]]
 ) -> tuple[dict[_K, dict[str, Any]], dict[_K, str]]:
-    """Run `task` once per job's parameters; return the results and the failures by job."""
+    """Run `task` once per job's parameters; return the results and the failures by job.
+
+    Every job runs and is reported, even once an agency is known to be down: its partition
+    tasks then fail at once through the agency's circuit breaker (see
+    integrations/agencies/breaker.py), which starts closed for each run of these tasks.
+    """
+    run = flow_run.get_id()
+    if run is not None:
+        AGENCY_BREAKER.reset(run)
     results: dict[_K, dict[str, Any]] = {}
     failed: dict[_K, str] = {}
     with partition_runner(len(jobs)) as runner:
@@ -83,7 +92,10 @@ def run_partition_tasks(
             if state.is_completed():
                 results[job] = fut.result()
             else:
-                failed[job] = failed_message(state)
+                # The sanitised error text ("Unreachable: registry GET ... -> ..."), room
+                # left for a circuit breaker's note.
+                why = failed_message(state, 500)
+                failed[job] = why.removeprefix("Task run encountered an exception ")
     return results, failed
 
 
@@ -200,8 +212,10 @@ def sync_and_publish(
 ) -> dict[str, Any]:
     """Prepare the store, sync each agency's collections over the scope; publish the summary.
 
-    One task per (agency, partition). Raises if any partition failed (after publishing what
-    the others did).
+    One task per (agency, partition). Raises `SyncIncomplete` if any partition failed (after
+    publishing what the others did): its message lists the failed partitions and then each
+    distinct reason, and its `summary` attribute holds this summary (counts and sanitised
+    reasons only), which `deployments.run_audit.run_summary` reports for a failed run.
     """
     prepare_store()
     results, failed = run_partition_tasks(
@@ -219,7 +233,18 @@ def sync_and_publish(
             for partition, kecamatan in _partitions_of(agency, scope).items()
         },
     )
-    return publish_summary(summarise(results, failed), key=key, title=title, label=scope.label())
+    summary = summarise(results, failed)
+    try:
+        return publish_summary(summary, key=key, title=title, label=scope.label())
+    except SyncIncomplete as exc:
+        # The run's message says why, not only where: each distinct reason in the order met
+        # (a dead agency gives its reason, then the breaker's "circuit open" note).
+        reasons = list(Counter(failed.values()).items())
+        shown = "; ".join(f"{why} [{n} partition{'s' if n > 1 else ''}]" for why, n in reasons[:3])
+        more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+        incomplete = SyncIncomplete(f"{exc}. Reasons: {shown}{more}")
+        incomplete.summary = summary  # type: ignore[attr-defined]
+        raise incomplete from None
 
 
 def run_scope() -> RegionScope:

@@ -7,13 +7,16 @@ source read whole; a task returns counts per collection, never records.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
+from prefect.runtime import flow_run
 
+from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.agencies.client import AgencyClient
 from integrations.agencies.errors import AgencyError
 from integrations.settings import get_settings
@@ -39,7 +42,12 @@ def prepare_store() -> int:
 
 
 def retry_transient(_task: Any, _run: TaskRun, state: State) -> bool:
-    """Retry a partition only on a transient agency error (the client retried each request)."""
+    """Retry a partition only on a transient agency error (the client retried each request).
+
+    Never on an agency that cannot be reached, refuses the token, has a malformed URL or
+    whose circuit is open (`AgencyError.retryable` is False for those): waiting 5 s and
+    30 s would not change the answer, only delay the run's failure.
+    """
     try:
         state.result()
     except AgencyError as exc:
@@ -80,7 +88,14 @@ def sync_partition(
     settings = get_settings()
     engine = get_engine()
     result: dict[str, Any] = {"agency": agency, "partition": partition, "kecamatan": len(kecamatan)}
-    with AgencyClient.for_agency(agency, settings) as client:
+    run = flow_run.get_id()
+    # Inside a flow run, an agency found down by one partition fails the others at once.
+    guard = (
+        AGENCY_BREAKER.guard(agency, run, f"{agency} {partition}")
+        if run is not None
+        else contextlib.nullcontext()
+    )
+    with guard, AgencyClient.for_agency(agency, settings) as client:
         for spec in specs:
             total = sync_source(
                 engine,

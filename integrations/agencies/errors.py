@@ -1,4 +1,28 @@
-"""One typed error tree for every agency call, with messages safe to log (docs/ARCHITECTURE.md)."""
+"""One typed error tree for every agency call, with messages safe to log (docs/ARCHITECTURE.md).
+
+Three questions each error answers, so that no caller parses messages:
+
+- `retryable`: may the same request succeed if sent again later? True only for
+  `TransientError` (5xx, 429, timeouts, dropped connections, truncated bodies); the
+  partition task retries these, with its 5 s and 30 s delays.
+- `opens_circuit`: does it say the agency itself is down or refuses the hub, whatever the
+  partition? True for `Unreachable` (connection refused, name not resolved, TLS failure),
+  `AuthError` (401/403) and `InvalidEndpoint` (a malformed base URL). The circuit breaker
+  (`integrations.agencies.breaker`) then fails the run's other partitions at once with
+  `CircuitOpen`, which carries the same reason.
+- `str()`: a message safe to log and to show: no token, no body, IDs masked, query values
+  redacted.
+
+```
+AgencyError
+├── TransientError (retryable)      ServerError, RateLimited, TransportFailure
+├── Unreachable (opens the circuit, not retried by the task)
+├── CircuitOpen (not tried: the agency was found down earlier in the run)
+└── PermanentError                  AuthError (opens the circuit), InvalidEndpoint (opens
+                                    the circuit), NotFound, BadRequest, Conflict,
+                                    Unprocessable, ContractViolation
+```
+"""
 
 from __future__ import annotations
 
@@ -13,8 +37,10 @@ __all__ = [
     "AgencyError",
     "AuthError",
     "BadRequest",
+    "CircuitOpen",
     "Conflict",
     "ContractViolation",
+    "InvalidEndpoint",
     "NotFound",
     "PermanentError",
     "RateLimited",
@@ -22,6 +48,7 @@ __all__ = [
     "TransientError",
     "TransportFailure",
     "Unprocessable",
+    "Unreachable",
     "safe_error_code",
     "sanitise_url",
 ]
@@ -33,6 +60,8 @@ _VISIBLE_PARAMS = frozenset({"limit", "kecamatan", "desa", "kabupaten", "period"
 _REDACTED = "***"
 # An agency's error code is echoed only when it looks like a code, not like free text.
 _ERROR_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
+# The userinfo of a URL, parseable or not: everything before an "@" in the authority.
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?/*)[^/?#]*@")
 
 
 def sanitise_url(url: object) -> str:
@@ -75,6 +104,9 @@ class AgencyError(Exception):
     """Any failed call to an agency; str() is safe to log (no token, body or personal data)."""
 
     retryable: ClassVar[bool] = False
+    # True when the agency as a whole is down or refuses the hub: every other partition
+    # of the run would fail the same way (see integrations/agencies/breaker.py).
+    opens_circuit: ClassVar[bool] = False
     default_reason: ClassVar[str | None] = None
 
     def __init__(
@@ -154,7 +186,43 @@ class RateLimited(TransientError):
 
 
 class TransportFailure(TransientError):
-    """No usable answer: timeout, refused or dropped connection, truncated or undecodable body."""
+    """No usable answer: timeout, dropped connection, truncated or undecodable body."""
+
+
+class Unreachable(AgencyError):
+    """No connection to the agency at all: refused, host name not resolved, TLS failure.
+
+    The transport retries it a couple of times with short waits (an agency restarting);
+    the partition task does not retry it, and it opens the agency's circuit so that the
+    run's other partitions fail at once. Timeouts are not this: they stay transient.
+    """
+
+    retryable = False
+    opens_circuit = True
+
+
+class CircuitOpen(AgencyError):
+    """Not tried: earlier in the run the agency was found down or refused the hub.
+
+    Carries the error that opened the circuit: its (already safe) message, type, status and
+    reason, and `origin`, the partition that met it. Its message is that error's, followed
+    by the note "(circuit open since <origin>: not tried)".
+    """
+
+    retryable = False
+
+    def __init__(self, cause: AgencyError, origin: str) -> None:
+        super().__init__(
+            cause.agency, cause.method, cause.url, cause.status, code=cause.code, reason=None
+        )
+        # Copied, not re-masked: the cause's reason was masked when it was built.
+        self.reason = cause.reason
+        self.cause_type = type(cause).__name__
+        self.cause_message = str(cause)
+        self.origin = origin
+
+    def __str__(self) -> str:
+        return f"{self.cause_message} (circuit open since {self.origin}: not tried)"
 
 
 class PermanentError(AgencyError):
@@ -166,7 +234,36 @@ class PermanentError(AgencyError):
 class AuthError(PermanentError):
     """The agency refused the credentials (401) or the access (403)."""
 
+    opens_circuit = True
     default_reason = "check the agency's token"
+
+
+class InvalidEndpoint(PermanentError):
+    """The agency's base URL is malformed (no http(s) scheme, no host): a configuration error.
+
+    Raised before anything is sent; never retried. The message shows the whole URL (it is
+    what needs fixing), without any userinfo.
+    """
+
+    opens_circuit = True
+
+    def __init__(
+        self,
+        agency: str,
+        method: str,
+        url: object,
+        status: int | None = None,
+        *,
+        attempts: int = 1,
+        code: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        # A malformed URL may not parse as one: drop anything up to an "@" by hand.
+        text = _USERINFO.sub(r"\1", str(url))
+        super().__init__(agency, method, text, status, attempts=attempts, code=code, reason=reason)
+
+    def __str__(self) -> str:
+        return f"{self.agency} URL {self.url!r} is malformed: {self.reason or 'unusable'}"
 
 
 class NotFound(PermanentError):

@@ -1,22 +1,38 @@
 """The one retrying, rate-limited HTTP layer under every agency client (docs/ARCHITECTURE.md).
 
 Where retries are decided: only in `RetryingTransport.handle_request`. It retries 429 and
-500/502/503/504 answers, transport errors (timeouts, refused or dropped connections) and
-2xx JSON answers whose body is truncated or not JSON. The last case is detected here and not
-in the agency clients: the transport reads and checks the body of every final answer inside
-its retry loop, so a connection dropped mid-body or a cut-off page is retried by the same
-policy, and no client grows a second retry loop. The parse is not wasted: the document is
-left in the response's `JSON_EXTENSION`, and validating that object against a pydantic model
-is several times faster than `model_validate_json` on the bytes (measured on a 0.8 MB page of
-1,000 households: 11 ms to parse + 1.4 ms to validate, against 24 ms). Agency clients only map
-the final answer to the error tree (`raise_for_status`) and validate it.
+500/502/503/504 answers, transport errors (timeouts, dropped connections) and 2xx JSON
+answers whose body is truncated or not JSON, up to `RetryPolicy.max_attempts`.
+
+Two kinds of transport error are not transient, and are told apart here (`classify`):
+
+- a malformed URL (no http/https scheme, no host: `httpx.UnsupportedProtocol`,
+  `httpx.InvalidURL`) is `InvalidEndpoint`, raised before or after one attempt, never
+  retried; `build_client` refuses such a base URL before any request;
+- an agency that cannot be reached at all (connection refused, host name not resolved, no
+  route, TLS handshake failed) is `Unreachable` after `RetryPolicy.unreachable_attempts`
+  (3) attempts with the usual short backoff, about half a second in all. The partition
+  task does not retry it, and the circuit breaker fails the run's other partitions at once.
+
+Timeouts (connect, read, pool) stay transient: a slow agency is not a dead one.
+
+Truncated or undecodable bodies are detected here and not in the agency clients: the
+transport reads and checks the body of every final answer inside its retry loop, so a
+connection dropped mid-body or a cut-off page is retried by the same policy, and no client
+grows a second retry loop. The parse is not wasted: the document is left in the response's
+`JSON_EXTENSION`, and validating that object against a pydantic model is several times
+faster than `model_validate_json` on the bytes (measured on a 0.8 MB page of 1,000
+households: 11 ms to parse + 1.4 ms to validate, against 24 ms). Agency clients only map the
+final answer to the error tree (`raise_for_status`) and validate it.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -24,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pydantic_core
@@ -35,12 +51,14 @@ from integrations.agencies.errors import (
     AuthError,
     BadRequest,
     Conflict,
+    InvalidEndpoint,
     NotFound,
     PermanentError,
     RateLimited,
     ServerError,
     TransportFailure,
     Unprocessable,
+    Unreachable,
     sanitise_url,
 )
 from integrations.settings import Settings, get_settings
@@ -55,6 +73,8 @@ __all__ = [
     "RetryPolicy",
     "RetryingTransport",
     "build_client",
+    "classify",
+    "endpoint_problem",
     "parse_retry_after",
     "raise_for_status",
     "response_attempts",
@@ -73,6 +93,11 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Failures before the request left this machine: safe to retry for any method.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _UNDECODABLE = "truncated or undecodable body"
+_SCHEMES = frozenset({"http", "https"})
+# Connection errors that say the host is not there (as opposed to a dropped connection).
+_NO_ROUTE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN})
+# TLS errors that are a closed connection mid-handshake, not a handshake refused.
+_TLS_DROPS = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +112,14 @@ class RetryPolicy:
     # waits between half and the whole step, which spreads clients without ever retrying
     # immediately.
     jitter: float = 0.5
+    # Attempts at an agency that cannot be reached at all (refused, unresolved, TLS):
+    # enough to ride out a restart (about half a second of backoff), not the transient
+    # budget. Capped by max_attempts.
+    unreachable_attempts: int = 3
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.max_attempts < 1 or self.unreachable_attempts < 1:
+            raise ValueError("max_attempts and unreachable_attempts must be at least 1")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be between 0 and 1")
         if min(self.backoff_base_s, self.backoff_max_s, self.retry_after_max_s) < 0:
@@ -175,6 +204,77 @@ class _UndecodableBody(Exception):
     """Internal: a 2xx JSON answer whose body does not parse (cut off or garbled)."""
 
 
+def endpoint_problem(url: httpx.URL | str) -> str | None:
+    """Why url cannot name an agency endpoint (no http/https scheme, no host), or None."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except httpx.InvalidURL:
+        return "not a parseable URL"
+    if parsed.scheme not in _SCHEMES:
+        return "no http:// or https:// scheme"
+    if not parsed.host:
+        return "no host"
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and the chain of exceptions it was raised from (httpx -> httpcore -> OSError)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _netloc(url: httpx.URL) -> str:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return f"{url.host}:{port}"
+
+
+def _unreachable_reason(exc: BaseException, url: httpx.URL) -> str | None:
+    """Why a connection error means that the agency cannot be reached at all, or None."""
+    for cause in _causes(exc):
+        if isinstance(cause, _TLS_DROPS):
+            return None  # closed mid-handshake: a drop, transient
+        if isinstance(cause, ssl.SSLError):
+            # e.g. CERTIFICATE_VERIFY_FAILED: self-signed certificate; WRONG_VERSION_NUMBER.
+            detail = str(cause.reason or type(cause).__name__)
+            verify = getattr(cause, "verify_message", None)
+            if verify:
+                detail += f": {verify}"
+            return f"unreachable: TLS handshake with {_netloc(url)} failed ({detail})"
+        if isinstance(cause, socket.gaierror):
+            return f"unreachable: cannot resolve {url.host}"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"unreachable: connection refused by {_netloc(url)}"
+        if isinstance(cause, OSError) and cause.errno in _NO_ROUTE:
+            return f"unreachable: no route to {_netloc(url)}"
+    return None
+
+
+Kind = Literal["invalid", "unreachable", "transient"]
+
+
+def classify(exc: BaseException, url: httpx.URL) -> tuple[Kind, str]:
+    """Sort a transport error: a malformed URL, an unreachable agency, or transient.
+
+    Returns the kind and the reason shown in the error: "invalid" (never retried),
+    "unreachable" (retried `unreachable_attempts` times, not by the task) or "transient"
+    (retried `max_attempts` times, then by the task). Only connection errors can be
+    "unreachable": a timeout is transient however it happens.
+    """
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "invalid", endpoint_problem(url) or "unsupported or malformed URL"
+    if isinstance(exc, httpx.ConnectError):
+        reason = _unreachable_reason(exc, url)
+        if reason is not None:
+            return "unreachable", reason
+    if isinstance(exc, _UndecodableBody):
+        return "transient", _UNDECODABLE
+    return "transient", type(exc).__name__
+
+
 class RetryingTransport(httpx.BaseTransport):
     """Wraps a transport with the hub's retry policy and a per-transport concurrency limit."""
 
@@ -205,9 +305,13 @@ class RetryingTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send request, retrying transient failures; return the final answer."""
         started = time.perf_counter()
+        problem = endpoint_problem(request.url)
+        if problem is not None:
+            # Nothing to send: a configuration error, not a failure worth retrying.
+            raise InvalidEndpoint(self.agency, request.method, request.url, reason=problem)
         idempotent = _is_idempotent(request)
         limit = self.policy.max_attempts
-        attempt = 0
+        attempt = unreachable = 0
         while True:
             attempt += 1
             last = attempt >= limit
@@ -224,19 +328,33 @@ class RetryingTransport(httpx.BaseTransport):
             except (httpx.TransportError, _UndecodableBody) as exc:
                 if response is not None:
                     response.close()
-                can_retry = idempotent or isinstance(exc, _NOT_SENT)
-                if last or not can_retry:
-                    reason = _UNDECODABLE if isinstance(exc, _UndecodableBody) else None
+                kind, reason = classify(exc, request.url)
+                if kind == "invalid":
+                    raise InvalidEndpoint(
+                        self.agency, request.method, request.url, attempts=attempt, reason=reason
+                    ) from exc
+                budget = limit
+                if kind == "unreachable":
+                    # Nobody there: a couple of attempts (an agency restarting), not the
+                    # whole transient budget. A refused connection never left, so any
+                    # method may be sent again.
+                    unreachable += 1
+                    budget = min(limit, attempt - unreachable + self.policy.unreachable_attempts)
+                    if attempt >= budget:
+                        raise Unreachable(
+                            self.agency,
+                            request.method,
+                            request.url,
+                            attempts=attempt,
+                            reason=reason,
+                        ) from exc
+                elif last or not (idempotent or isinstance(exc, _NOT_SENT)):
                     raise TransportFailure(
-                        self.agency,
-                        request.method,
-                        request.url,
-                        attempts=attempt,
-                        reason=reason or type(exc).__name__,
+                        self.agency, request.method, request.url, attempts=attempt, reason=reason
                     ) from exc
                 delay = self.policy.backoff(attempt, self._rng)
-                outcome = "truncated body" if isinstance(exc, _UndecodableBody) else None
-                self._log_retry(request, outcome or type(exc).__name__, attempt, delay)
+                outcome = "truncated body" if isinstance(exc, _UndecodableBody) else reason
+                self._log_retry(request, outcome, attempt, delay, budget)
             else:
                 if not retry:
                     response.extensions[ATTEMPTS_EXTENSION] = attempt
@@ -250,7 +368,7 @@ class RetryingTransport(httpx.BaseTransport):
                     now=self._clock(),
                     rng=self._rng,
                 )
-                self._log_retry(request, str(response.status_code), attempt, delay)
+                self._log_retry(request, str(response.status_code), attempt, delay, limit)
             self._sleep(delay)
 
     def _read_final(self, request: httpx.Request, response: httpx.Response) -> None:
@@ -268,7 +386,9 @@ class RetryingTransport(httpx.BaseTransport):
                 response.close()
                 raise _UndecodableBody from exc
 
-    def _log_retry(self, request: httpx.Request, outcome: str, attempt: int, delay: float) -> None:
+    def _log_retry(
+        self, request: httpx.Request, outcome: str, attempt: int, delay: float, limit: int
+    ) -> None:
         logger.warning(
             "%s %s %s -> %s; retry %d/%d in %.2fs",
             self.agency,
@@ -276,7 +396,7 @@ class RetryingTransport(httpx.BaseTransport):
             sanitise_url(request.url),
             outcome,
             attempt + 1,
-            self.policy.max_attempts,
+            limit,
             delay,
         )
 
@@ -332,6 +452,15 @@ def build_client(
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """An httpx client for one agency: bearer auth, configured timeouts, retries and limits."""
+    problem = endpoint_problem(base_url)
+    if problem is not None:
+        # Caught here, before any request: retrying a malformed URL only wastes the run.
+        raise InvalidEndpoint(
+            agency,
+            "GET",
+            base_url,
+            reason=f"{problem}; check CETTAR_{agency.upper()}_URL",
+        )
     s = settings or get_settings()
     if isinstance(transport, RetryingTransport):
         # Already the retry layer (e.g. built with an injected sleep): never stack a second.

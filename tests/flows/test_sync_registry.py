@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from deployments.run_audit import audit_flow_run
+from deployments.run_audit import audit_flow_run, count_clear_ids, run_summary
 from flows.common import SyncIncomplete
 from flows.sync_registry import sync_registry
 from integrations.store.engine import get_engine
@@ -116,3 +117,29 @@ def test_a_failing_agency_fails_the_run_but_keeps_the_report(
         state.result()
     assert "wrong-token-value" not in (state.message or "")
     assert _count(Household) == 0
+
+
+def test_a_failed_run_summary_names_the_failed_partitions_and_why(
+    sandbox: Sandbox, hub: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.settings import get_settings
+
+    monkeypatch.setenv("CETTAR_REGISTRY_TOKEN", "wrong-token-value")
+    get_settings.cache_clear()
+    state = sync_registry(scope=RegionScope(kabupaten=["35.79", "35.73"]), return_state=True)
+    assert state.is_failed()
+    # What `cettar sync registry --json` prints as the run's summary.
+    summary = run_summary(state)
+    assert sorted(summary["failed"]) == ["registry 35.73", "registry 35.79"]
+    (tried, first), (_, second) = sorted(
+        summary["failed"].items(), key=lambda kv: kv[1].startswith("CircuitOpen")
+    )
+    assert first.startswith("AuthError: registry GET /registry/v1/households?")
+    assert "401 (unauthorized): check the agency's token" in first
+    # The other partition was not tried again: the agency's circuit was open.
+    assert second.startswith("CircuitOpen: ") and first.split(": ", 1)[1] in second
+    assert f"circuit open since {tried}: not tried" in second
+    assert summary["partitions"] == 2 and summary["totals"] == {}
+    assert "check the agency's token" in summary["error"]
+    text = json.dumps(summary)
+    assert "wrong-token-value" not in text and count_clear_ids(text) == 0

@@ -29,6 +29,7 @@ from integrations.agencies.errors import (
     TransientError,
     TransportFailure,
     Unprocessable,
+    Unreachable,
     sanitise_url,
 )
 from integrations.agencies.http import (
@@ -627,3 +628,46 @@ def test_clients_share_one_verifying_tls_context() -> None:
     finally:
         first.close()
         second.close()
+
+
+# --- unreachable agencies (the real sockets are in test_unreachable.py) ------------------
+
+
+def _refused() -> httpx.ConnectError:
+    # What httpx raises for a closed port: a ConnectError raised from ConnectionRefusedError.
+    error = httpx.ConnectError("[Errno 111] Connection refused")
+    error.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return error
+
+
+def test_an_unreachable_agency_gets_a_couple_of_attempts_not_the_whole_budget(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(then=_refused())
+    with pytest.raises(Unreachable) as caught:
+        h.get()
+    assert h.script.calls == POLICY.unreachable_attempts == 3
+    assert len(h.delays) == 2 and all(in_backoff_bounds(d, n) for n, d in enumerate(h.delays, 1))
+    assert str(caught.value) == (
+        "registry GET /registry/v1/households -> failed after 3 attempts: "
+        "unreachable: connection refused by agency.test:443"
+    )
+
+
+def test_answers_before_a_refusal_do_not_count_against_its_attempts(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(status(503), status(503), then=_refused())
+    with pytest.raises(Unreachable) as caught:
+        h.get()
+    assert caught.value.attempts == h.script.calls == 5
+
+
+def test_a_refused_connection_that_recovers_succeeds(harness: Callable[..., Harness]) -> None:
+    h = harness(_refused(), _refused(), ok())
+    assert h.get().status_code == 200
+
+
+def test_a_refused_post_is_retried_too(harness: Callable[..., Harness]) -> None:
+    h = harness(_refused(), ok({"receipt_id": "r"}))
+    assert h.client.post("/v1/update_proposals", json={}).status_code == 200
