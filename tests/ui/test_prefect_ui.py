@@ -68,7 +68,7 @@ def test_run_page_shows_the_run_its_state_logs_and_task_runs(page: Page, hub_run
     # The Logs tab opens first: the partition's counts reached the server with its logs.
     expect(
         page.get_by_text(
-            f"{KABUPATEN} households: {households['fetched']} fetched, "
+            f"registry.households {KABUPATEN}: {households['fetched']} fetched, "
             f"{households['upserted']} upserted, {households['unchanged']} unchanged, "
             f"{households['quarantined']} quarantined"
         )
@@ -125,9 +125,9 @@ def test_artifacts_tab_shows_the_registry_sync_summary_table(page: Page, hub_run
         row = table.get_by_role("row").filter(has=page.get_by_text(collection, exact=True))
         expect(row.get_by_role("cell")).to_have_text(
             [
+                collection,
                 KABUPATEN,
                 KABUPATEN_NAME,
-                collection,
                 str(t["fetched"]),
                 str(t["upserted"]),
                 str(t["unchanged"]),
