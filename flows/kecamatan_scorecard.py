@@ -4,70 +4,88 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.common import as_of_detail, run_name
 from models.scope import WHOLE_PROVINCE, RegionScope
-from models.workdays import local_date, operator_instant
+from models.scorecard import CALENDAR_RULE, HEADER, RANKING_RULE
+from models.workdays import JAKARTA, local_date, operator_instant
 from tasks.scorecard import WORST, publish_scorecard
 
 __all__ = ["kecamatan_scorecard", "scorecard_markdown"]
 
-_SHARE = "share resolved within deadline"
-_RATE = "quarantine rate"
-_MEDIAN = "median workdays to acknowledge"
-_OLDEST = "oldest backlog (workdays)"
+_TOTALS = (
+    "handoffs",
+    "acknowledged",
+    "median_ack_workdays",
+    "resolved_in_time_share",
+    "backlog",
+    "overdue",
+    "oldest_backlog_workdays",
+    "escalations",
+    "quarantine_rate",
+    "overlaps_found",
+)
+_WORST = (
+    "rank",
+    "code",
+    "name",
+    "kabupaten_name",
+    "resolved_in_time_share",
+    "overdue",
+    "oldest_backlog_workdays",
+    "median_ack_workdays",
+    "escalations",
+)
 
 
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{value:.1%}"
-
-
-def _num(value: Any) -> str:
+def _cell(value: Any) -> str:
     if value is None:
         return "–"
-    return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+    text = f"{value:,}" if isinstance(value, int | float) else str(value)
+    # Region names are data: a pipe or a bracket must not become table or link syntax.
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
+def _table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[str]:
+    headers = [HEADER[c] for c in columns]
+    numeric = {"code", "name", "kabupaten_name"}
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if c in numeric else "---:" for c in columns) + "|",
+        *("| " + " | ".join(_cell(r[HEADER[c]]) for c in columns) + " |" for r in rows),
+    ]
 
 
 def scorecard_markdown(summary: dict[str, Any], as_of: datetime) -> str:
-    """The report: province totals, the worst kecamatan with the ranking rule, the files."""
-    prov = summary["province"]
+    """The report: province totals and what they include, the worst kecamatan, the files."""
     lines = [
-        f"# Kecamatan scorecard · {local_date(as_of).isoformat()}",
+        f"# Rapor kecamatan · {local_date(as_of).isoformat()}",
         "",
-        f"As of {as_of.isoformat(timespec='seconds')}; working days exclude weekends, "
-        "public holidays and cuti bersama.",
+        f"Data per {as_of.astimezone(ZoneInfo(JAKARTA)).strftime('%Y-%m-%d %H:%M')} WIB. "
+        + CALENDAR_RULE,
         "",
-        "## Province totals",
+        "## Jumlah provinsi",
         "",
-        "| handoffs | acknowledged | median workdays to acknowledge | resolved within "
-        "deadline | backlog | overdue | oldest backlog (workdays) | escalations | "
-        "quarantine rate | overlaps found |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {_num(prov['handoffs'])} | {_num(prov['acknowledged'])} | {_num(prov[_MEDIAN])} | "
-        f"{_pct(prov[_SHARE])} | {_num(prov['backlog'])} | {_num(prov['overdue'])} | "
-        f"{_num(prov[_OLDEST])} | {_num(prov['escalations'])} | {_pct(prov[_RATE])} | "
-        f"{_num(prov['overlaps found'])} |",
+        *_table(_TOTALS, [summary["province"]]),
         "",
-        f"## The {WORST} worst kecamatan",
+        f"{summary['all_handoffs']:,} kasus dibaca: {summary['province'][HEADER['handoffs']]:,} "
+        f"ke kantor kecamatan dan desa (dinilai di sini), {summary['other_offices']:,} ke "
+        "instansi program atau tanpa kecamatan (tidak dinilai).",
         "",
-        "Ranked by the share resolved within the deadline (lowest first), then overdue "
-        "handoffs, the oldest backlog, the median time to acknowledge and escalations.",
+        f"## {WORST} kecamatan terburuk",
         "",
-        "| rank | kecamatan | name | resolved within deadline | overdue | oldest backlog "
-        "(workdays) | median workdays to acknowledge | escalations |",
-        "|---:|---|---|---:|---:|---:|---:|---:|",
+        RANKING_RULE,
+        "",
+        *_table(_WORST, summary["worst"]),
+        "",
+        "## Berkas",
+        "",
+        *(f"- {name}: `{path}`" for name, path in summary["files"].items()),
     ]
-    for r in summary["worst"]:
-        lines.append(
-            f"| {r['rank (1 = worst)']} | {r['code']} | {r['name']} | {_pct(r[_SHARE])} | "
-            f"{_num(r['overdue'])} | {_num(r[_OLDEST])} | {_num(r[_MEDIAN])} | "
-            f"{_num(r['escalations'])} |"
-        )
-    lines += ["", "## Files", ""]
-    lines += [f"- {name}: `{path}`" for name, path in summary["files"].items()]
     return "\n".join(lines)
 
 
@@ -85,9 +103,14 @@ def kecamatan_scorecard(
     now = operator_instant(as_of)
     summary = publish_scorecard(now, scope)
     create_table_artifact(
+        key="kecamatan-scorecard-kecamatan",
+        table=summary["kecamatan_lines"],
+        description=f"Rapor per kecamatan (terburuk dahulu) · {local_date(now).isoformat()}",
+    )
+    create_table_artifact(
         key="kecamatan-scorecard-kabupaten",
         table=[*summary["kabupaten_lines"], summary["province"]],
-        description=f"Scorecard per kabupaten/kota · {local_date(now).isoformat()}",
+        description=f"Rapor per kabupaten/kota (terburuk dahulu) · {local_date(now).isoformat()}",
     )
     create_markdown_artifact(
         key="kecamatan-scorecard-report",
@@ -100,12 +123,13 @@ def kecamatan_scorecard(
         "scope": scope.label(),
         "kecamatan": summary["kecamatan"],
         "kabupaten": summary["kabupaten"],
-        "handoffs": prov["handoffs"],
-        "backlog": prov["backlog"],
-        "overdue": prov["overdue"],
-        "escalations": prov["escalations"],
-        "overlaps_found": prov["overlaps found"],
+        "handoffs": prov[HEADER["handoffs"]],
+        "backlog": prov[HEADER["backlog"]],
+        "overdue": prov[HEADER["overdue"]],
+        "escalations": prov[HEADER["escalations"]],
+        "overlaps_found": prov[HEADER["overlaps_found"]],
         "other_offices": summary["other_offices"],
-        "worst": [r["code"] for r in summary["worst"]],
+        "all_handoffs": summary["all_handoffs"],
+        "worst": [r[HEADER["code"]] for r in summary["worst"]],
         "files": summary["files"],
     }

@@ -30,6 +30,7 @@ Ranking (rank 1 = worst), applied to kecamatan and, separately, to kabupaten/kot
 4. then the slowest median time to acknowledge;
 5. then most escalations;
 6. then the region code, so the order is total and deterministic.
+A region with no handoff at all is listed after the ranked ones and gets no rank.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ from models.wilayah import get_region_registry
 from models.workdays import WorkCalendar, default_calendar, is_overdue, local_date
 
 __all__ = [
+    "CALENDAR_RULE",
+    "HEADER",
     "OVERLAP_KINDS",
+    "RANKING_RULE",
     "SCORE_COLUMNS",
+    "Column",
     "HandoffRow",
     "Level",
     "ScoreRow",
@@ -126,36 +131,147 @@ class ScoreRow:
     quarantined: int
     quarantine_rate: float | None
     overlaps_found: int
-    # 1 = worst of its level; None for the province line.
+    kabupaten_name: str = ""
+    # 1 = worst of its level; None for the province line and lines without handoffs.
     rank: int | None = None
 
 
-SCORE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("code", "code"),
-    ("name", "name"),
-    ("kabupaten_code", "kabupaten/kota"),
-    ("rank", "rank (1 = worst)"),
-    ("handoffs", "handoffs"),
-    ("acknowledged", "acknowledged"),
-    ("median_ack_workdays", "median workdays to acknowledge"),
-    ("judged", "due or closed"),
-    ("resolved_in_time", "resolved within deadline"),
-    ("resolved_in_time_share", "share resolved within deadline"),
-    ("backlog", "backlog"),
-    ("overdue", "overdue"),
-    ("oldest_backlog_workdays", "oldest backlog (workdays)"),
-    ("escalations", "escalations"),
-    ("fetched", "records fetched"),
-    ("quarantined", "records quarantined"),
-    ("quarantine_rate", "quarantine rate"),
-    ("overlaps_found", "overlaps found"),
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of every scorecard table: its header (Bahasa Indonesia), gloss and meaning."""
+
+    attr: str
+    header: str
+    english: str
+    definition: str
+    # Shares are shown as percentages with one decimal, medians with one decimal.
+    percent: bool = False
+    decimals: int | None = None
+
+
+SCORE_COLUMNS: tuple[Column, ...] = (
+    Column("code", "kode", "code", "Kode wilayah Kemendagri."),
+    Column("name", "nama", "name", "Nama kecamatan, kabupaten/kota atau provinsi."),
+    Column("kabupaten_code", "kode kabupaten/kota", "kabupaten/kota code", "Kode induk."),
+    Column("kabupaten_name", "kabupaten/kota", "kabupaten/kota", "Nama kabupaten/kota induk."),
+    Column(
+        "rank",
+        "peringkat (1 = terburuk)",
+        "rank (1 = worst)",
+        "Urutan dari yang terburuk (lihat aturan peringkat); kosong bila belum ada kasus.",
+    ),
+    Column(
+        "handoffs",
+        "kasus",
+        "handoffs",
+        "Kasus yang diserahkan ke kantor kecamatan atau desa-desanya sampai tanggal data.",
+    ),
+    Column(
+        "acknowledged",
+        "ditanggapi",
+        "acknowledged",
+        "Kasus yang sudah diakui, diselesaikan atau ditolak oleh kantor.",
+    ),
+    Column(
+        "median_ack_workdays",
+        "median hari kerja sampai ditanggapi",
+        "median working days to acknowledge",
+        "Hari kerja dari tanggal kasus dikirim sampai tanggapan pertama (median; 0 = hari "
+        "yang sama).",
+        decimals=1,
+    ),
+    Column(
+        "judged",
+        "jatuh tempo atau selesai",
+        "due or closed",
+        "Kasus yang bisa dinilai: semua yang selesai dan yang terbuka melewati tenggat.",
+    ),
+    Column(
+        "resolved_in_time",
+        "selesai tepat waktu",
+        "resolved within deadline",
+        "Kasus yang diputus (diselesaikan atau ditolak) paling lambat pada tanggal tenggat.",
+    ),
+    Column(
+        "resolved_in_time_share",
+        "% selesai tepat waktu",
+        "% resolved within deadline",
+        "Selesai tepat waktu dibagi kasus yang bisa dinilai, dalam persen.",
+        percent=True,
+    ),
+    Column("backlog", "belum selesai", "backlog", "Kasus yang belum diputus."),
+    Column(
+        "overdue",
+        "lewat tenggat",
+        "overdue",
+        "Kasus belum selesai yang sudah melewati tanggal tenggat.",
+    ),
+    Column(
+        "oldest_backlog_workdays",
+        "umur kasus terbuka tertua (hari kerja)",
+        "oldest backlog (working days)",
+        "Hari kerja sejak kasus terbuka tertua dibuat.",
+    ),
+    Column(
+        "escalations",
+        "dieskalasi",
+        "escalations",
+        "Kasus yang dieskalasi ke kabupaten/kota karena melewati tenggat.",
+    ),
+    Column(
+        "fetched",
+        "rekaman diambil",
+        "records fetched",
+        "Rekaman yang diambil dari instansi untuk kecamatan ini (setiap pengambilan dihitung).",
+    ),
+    Column(
+        "quarantined",
+        "rekaman dikarantina",
+        "records quarantined",
+        "Rekaman yang ditolak validasi dan disimpan di karantina dengan alasannya.",
+    ),
+    Column(
+        "quarantine_rate",
+        "% dikarantina",
+        "% quarantined",
+        "Rekaman dikarantina dibagi rekaman diambil, dalam persen.",
+        percent=True,
+    ),
+    Column(
+        "overlaps_found",
+        "tumpang tindih ditemukan",
+        "overlaps found",
+        "Temuan lintas program (mis. penerima BLT-DD yang juga menerima PKH) yang diserahkan "
+        "ke kecamatan atau desanya.",
+    ),
 )
-"""(ScoreRow attribute, column header) of the tables, artifacts and files, in order."""
+"""The columns of the scorecard's tables, artifacts and files, in order."""
+
+HEADER: dict[str, str] = {c.attr: c.header for c in SCORE_COLUMNS}
+"""ScoreRow attribute -> its column header."""
+
+RANKING_RULE = (
+    "Peringkat 1 = terburuk. Urutan: persentase selesai tepat waktu terendah (belum ada yang "
+    "bisa dinilai berada setelah semua persentase), lalu paling banyak lewat tenggat, lalu "
+    "kasus terbuka tertua, lalu median tanggapan paling lambat, lalu paling banyak "
+    "eskalasi, lalu kode wilayah. Wilayah tanpa kasus ditampilkan tetapi tidak diberi "
+    "peringkat."
+)
+"""The ranking rule as the workbook states it (the module docstring's, in Bahasa Indonesia)."""
+
+CALENDAR_RULE = (
+    "Hari kerja: Senin-Jumat, tidak termasuk hari libur nasional dan cuti bersama "
+    "(kalender yang sama dengan tenggat kasus). Waktu dalam WIB (Asia/Jakarta)."
+)
+"""Which days count as working days, as the workbook states it."""
 
 
 @dataclass(frozen=True, slots=True)
 class Scorecard:
-    """Scorecard lines per kecamatan and per kabupaten/kota (in code order) and the province."""
+    """Scorecard lines per kecamatan and per kabupaten/kota (worst first) and the province.
+
+    Lines with a rank come in rank order; lines without handoffs follow, unranked, by code.
+    """
 
     as_of: datetime
     kecamatan: tuple[ScoreRow, ...]
@@ -167,7 +283,12 @@ class Scorecard:
     def worst(self, n: int = 5, level: Level = "kecamatan") -> list[ScoreRow]:
         """The n worst lines of a level, worst first."""
         rows = self.kecamatan if level == "kecamatan" else self.kabupaten
-        return sorted(rows, key=lambda r: (r.rank or 0, r.code))[:n]
+        return [r for r in rows if r.rank is not None][:n]
+
+    @property
+    def all_handoffs(self) -> int:
+        """Every handoff the scorecard read: the offices' lines plus those to other offices."""
+        return self.province.handoffs + self.other_offices
 
 
 def median(counts: Mapping[int, int]) -> float | None:
@@ -254,12 +375,15 @@ def _add_handoff(tally: _Tally, row: HandoffRow, as_of: datetime, cal: WorkCalen
 def _line(
     level: Level, code: str, kabupaten: str, t: _Tally, today: date, cal: WorkCalendar
 ) -> ScoreRow:
-    region = get_region_registry().get(code)
+    regions = get_region_registry()
+    region = regions.get(code)
+    parent = regions.get(kabupaten) if kabupaten else None
     return ScoreRow(
         level=level,
         code=code,
         name=region.name if region is not None else "",
         kabupaten_code=kabupaten,
+        kabupaten_name=parent.name if parent is not None else "",
         handoffs=t.handoffs,
         acknowledged=sum(t.ack_days.values()),
         median_ack_workdays=median(t.ack_days),
@@ -293,10 +417,13 @@ def _badness(row: ScoreRow) -> tuple[float, int, int, float, int, str]:
 
 
 def _ranked(rows: Iterable[ScoreRow]) -> tuple[ScoreRow, ...]:
-    order = sorted(rows, key=_badness)
-    ranks = {row.code: i for i, row in enumerate(order, start=1)}
-    by_code = sorted(order, key=lambda r: r.code)
-    return tuple(replace(r, rank=ranks[r.code]) for r in by_code)
+    """Lines with handoffs ranked worst first, then the lines without any, by code."""
+    lines = list(rows)
+    # A region with nothing handed to it has no record to judge: ranking it 202nd of 666
+    # would read as a verdict.
+    scored = sorted((r for r in lines if r.handoffs), key=_badness)
+    idle = sorted((r for r in lines if not r.handoffs), key=lambda r: r.code)
+    return (*(replace(r, rank=i) for i, r in enumerate(scored, start=1)), *idle)
 
 
 def compute_scorecard(

@@ -74,8 +74,10 @@ def publish_scorecard(as_of: datetime, scope: RegionScope = WHOLE_PROVINCE) -> d
         "kecamatan": len(card.kecamatan),
         "kabupaten": len(card.kabupaten),
         "other_offices": card.other_offices,
+        "all_handoffs": card.all_handoffs,
         "province": record(prov),
         "kabupaten_lines": [record(r) for r in card.kabupaten],
+        "kecamatan_lines": [record(r) for r in card.kecamatan],
         "worst": [record(r) for r in card.worst(WORST)],
         "files": files.as_dict(),
     }

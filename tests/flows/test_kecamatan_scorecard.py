@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -171,8 +172,9 @@ def test_scorecard_publishes_tables_report_and_files(hub_store: Engine, tmp_path
     assert (result["handoffs"], result["backlog"], result["overdue"]) == (4, 2, 1)
     assert (result["overlaps_found"], result["other_offices"]) == (3, 1)
     # 35.78.01 has nothing in time; 35.78.02 all; 35.07.01 has a backlog not yet due; the
-    # rest have nothing and follow in code order.
-    assert result["worst"] == ["35.78.01", "35.78.02", "35.07.01", "35.01.01", "35.01.02"]
+    # rest had nothing handed to them and are not ranked.
+    assert result["worst"] == ["35.78.01", "35.78.02", "35.07.01"]
+    assert result["all_handoffs"] == result["handoffs"] + result["other_offices"]
     directory = tmp_path / "scorecards" / "2026-03-31"
     assert result["files"] == {
         "kecamatan_csv": str(directory / "kecamatan-2026-03-31.csv"),
@@ -180,13 +182,16 @@ def test_scorecard_publishes_tables_report_and_files(hub_store: Engine, tmp_path
         "xlsx": str(directory / "scorecard-2026-03-31.xlsx"),
     }
     with open(result["files"]["kecamatan_csv"], encoding="utf-8-sig", newline="") as handle:
-        lines = {line["code"]: line for line in csv.DictReader(handle)}
+        read = list(csv.DictReader(handle))
+    lines = {line["kode"]: line for line in read}
     assert len(lines) == 666
-    assert lines["35.78.01"]["quarantine rate"] == "0.04"
-    assert lines["35.78.01"]["share resolved within deadline"] == "0.0"
-    assert lines["35.78.01"]["rank (1 = worst)"] == "1"
+    assert [line["kode"] for line in read[:4]] == ["35.78.01", "35.78.02", "35.07.01", "35.01.01"]
+    assert lines["35.78.01"]["% dikarantina"] == "4.0"
+    assert lines["35.78.01"]["% selesai tepat waktu"] == "0.0"
+    assert lines["35.78.01"]["peringkat (1 = terburuk)"] == "1"
+    assert lines["35.01.01"]["peringkat (1 = terburuk)"] == ""
     book = load_workbook(result["files"]["xlsx"], read_only=True)
-    assert book["kabupaten"].max_row == 1 + 38 + 1  # header, kabupaten/kota, province
+    assert book["Kabupaten-Kota"].max_row == 1 + 38 + 1  # header, kabupaten/kota, province
 
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
@@ -194,8 +199,16 @@ def test_scorecard_publishes_tables_report_and_files(hub_store: Engine, tmp_path
     assert record.task_states == {"Completed": 1}
     assert record.clear_id_total == 0
     artifacts = _artifacts(flow_run_id)
-    assert set(artifacts) == {"kecamatan-scorecard-kabupaten", "kecamatan-scorecard-report"}
+    assert set(artifacts) == {
+        "kecamatan-scorecard-kecamatan",
+        "kecamatan-scorecard-kabupaten",
+        "kecamatan-scorecard-report",
+    }
     report = artifacts["kecamatan-scorecard-report"]
-    assert "| 1 | 35.78.01 | Karang Pilang | 0.0% |" in report
+    assert "| 1 | 35.78.01 | Karang Pilang | Kota Surabaya | 0.0 |" in report
+    assert "5 kasus dibaca: 4 ke kantor kecamatan dan desa" in report
+    kecamatan_table = json.loads(artifacts["kecamatan-scorecard-kecamatan"])
+    assert len(kecamatan_table) == 666
+    assert kecamatan_table[0]["kode"] == "35.78.01"
     assert result["files"]["xlsx"] in report
     assert '"35.78"' in artifacts["kecamatan-scorecard-kabupaten"]

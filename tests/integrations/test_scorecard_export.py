@@ -11,13 +11,24 @@ import pytest
 from openpyxl import load_workbook
 
 from integrations.scorecard_export import (
+    HEADERS,
+    SHEETS,
     cell_values,
     scorecard_dir,
     write_csv,
     write_scorecard_files,
 )
 from integrations.settings import Settings
-from models.scorecard import SCORE_COLUMNS, HandoffRow, Scorecard, SourceCounts, compute_scorecard
+from models.scorecard import (
+    CALENDAR_RULE,
+    HEADER,
+    RANKING_RULE,
+    SCORE_COLUMNS,
+    HandoffRow,
+    Scorecard,
+    SourceCounts,
+    compute_scorecard,
+)
 
 WIB = ZoneInfo("Asia/Jakarta")
 AS_OF = datetime(2026, 3, 31, 10, tzinfo=WIB)
@@ -84,35 +95,73 @@ def test_files_land_in_the_dated_directory_and_read_back(card: Scorecard, tmp_pa
     ]
     # The BOM makes Excel read the file as UTF-8.
     assert files.kecamatan_csv.read_bytes().startswith(b"\xef\xbb\xbf")
-    headers = [h for _a, h in SCORE_COLUMNS]
     kec = _csv(files.kecamatan_csv)
-    assert kec[0] == headers
+    assert kec[0] == list(HEADERS)
+    assert kec[0][:5] == [
+        "kode",
+        "nama",
+        "kode kabupaten/kota",
+        "kabupaten/kota",
+        "peringkat (1 = terburuk)",
+    ]
     assert kec[1:] == [[_text(v) for v in cell_values(r)] for r in card.kecamatan]
-    assert [line[0] for line in kec[1:]] == ["35.07.01", "35.78.01", "35.78.02"]
-    karang_pilang = dict(zip(headers, kec[2], strict=True))
-    assert karang_pilang["name"] == "Karang Pilang"
-    assert karang_pilang["share resolved within deadline"] == "0.5"
-    assert karang_pilang["quarantine rate"] == "0.3333"
-    assert karang_pilang["oldest backlog (workdays)"] == "16"
+    # Worst first; 35.78.02 had no handoffs: listed last, not ranked.
+    assert [(line[0], line[4]) for line in kec[1:]] == [
+        ("35.78.01", "1"),
+        ("35.07.01", "2"),
+        ("35.78.02", ""),
+    ]
+    karang_pilang = dict(zip(HEADERS, kec[1], strict=True))
+    assert karang_pilang["nama"] == "Karang Pilang"
+    assert karang_pilang["kabupaten/kota"] == "Kota Surabaya"
+    assert karang_pilang[HEADER["resolved_in_time_share"]] == "50.0"
+    assert karang_pilang[HEADER["quarantine_rate"]] == "33.3"
+    assert karang_pilang[HEADER["oldest_backlog_workdays"]] == "16"
     kab = _csv(files.kabupaten_csv)
-    assert [line[0] for line in kab[1:]] == ["35.07", "35.78", "35"]
-    assert kab[-1][headers.index("rank (1 = worst)")] == ""  # the province is not ranked
+    assert [line[0] for line in kab[1:]] == ["35.78", "35.07", "35"]
+    assert kab[-1][HEADERS.index(HEADER["rank"])] == ""  # the province is not ranked
 
     book = load_workbook(files.xlsx)
-    assert book.sheetnames == ["kecamatan", "kabupaten"]
+    assert book.sheetnames == list(SHEETS)
     for title, lines in (
-        ("kecamatan", card.kecamatan),
-        ("kabupaten", [*card.kabupaten, card.province]),
+        ("Kecamatan", card.kecamatan),
+        ("Kabupaten-Kota", [*card.kabupaten, card.province]),
     ):
         sheet = book[title]
         values = [list(r) for r in sheet.iter_rows(values_only=True)]
-        assert values[0] == headers
+        assert values[0] == list(HEADERS)
         assert values[1:] == [cell_values(r) for r in lines]
         assert all(cell.font.bold for cell in sheet[1])
         assert sheet.freeze_panes == "A2"
         assert sheet.column_dimensions["B"].width >= len("Karang Pilang")
-        share = headers.index("share resolved within deadline") + 1
-        assert sheet.cell(row=2, column=share).number_format == "0.0%"
+        share = HEADERS.index(HEADER["resolved_in_time_share"]) + 1
+        assert sheet.cell(row=2, column=share).number_format == "0.0"
+    about = dict(book["Definisi"].iter_rows(min_row=2, values_only=True))
+    assert about["Data per"] == "2026-03-31 10:00 WIB"
+    assert about["Hari kerja"] == CALENDAR_RULE
+    assert about["Aturan peringkat"] == RANKING_RULE
+    # The totals say what they include: 3 handoffs read, all to kecamatan offices.
+    assert about["Jumlah kasus"].startswith("3 kasus dibaca sampai tanggal data: 3 diserahkan")
+    assert all(about[c.header] == c.definition for c in SCORE_COLUMNS)
+    glossary = list(book["Glossary"].iter_rows(min_row=2, values_only=True))
+    assert glossary == [(c.header, c.english, c.definition) for c in SCORE_COLUMNS]
+
+
+def test_values_are_rounded_for_reading(tmp_path: Path) -> None:
+    # 8 of 13 in time is 61.538...%: the files show 61.5, never 0.6153999999999999.
+    rows = [
+        _row(
+            "35.78.01",
+            datetime(2026, 3, 2, 9, tzinfo=WIB),
+            date(2026, 3, 6) if i < 8 else date(2026, 3, 3),
+            closed_at=datetime(2026, 3, 5, 9, tzinfo=WIB),
+        )
+        for i in range(13)
+    ]
+    card = compute_scorecard(rows, as_of=AS_OF)
+    (line,) = card.kecamatan
+    assert line.resolved_in_time_share == 8 / 13
+    assert cell_values(line)[HEADERS.index(HEADER["resolved_in_time_share"])] == 61.5
 
 
 def test_rewriting_replaces_the_file_whole(card: Scorecard, tmp_path: Path) -> None:

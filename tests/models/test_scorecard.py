@@ -147,8 +147,12 @@ def test_kecamatan_lines_across_idul_fitri() -> None:
     assert (c.backlog, c.oldest_backlog_workdays) == (0, None)
     assert (c.quarantine_rate, c.overlaps_found) == (0.025, 3)
     assert card.other_offices == 1
-    # Worst first: A (half in time), then B (all in time), then C (nothing to judge yet).
-    assert [(r.code, r.rank) for r in card.worst(5)] == [(A, 1), (B, 2), (C, 3)]
+    # Worst first: A (half in time), then B (all in time); C had nothing handed to it, so it
+    # is listed last and not ranked.
+    assert [(r.code, r.rank) for r in card.worst(5)] == [(A, 1), (B, 2)]
+    assert [(r.code, r.rank) for r in card.kecamatan] == [(A, 1), (B, 2), (C, None)]
+    assert (a.kabupaten_code, a.kabupaten_name) == ("35.78", "Kota Surabaya")
+    assert card.all_handoffs == a.handoffs + b.handoffs + 1
 
 
 def test_kabupaten_and_province_pool_their_kecamatan() -> None:
@@ -164,7 +168,7 @@ def test_kabupaten_and_province_pool_their_kecamatan() -> None:
     assert surabaya.resolved_in_time_share == pytest.approx(0.6)
     assert (surabaya.backlog, surabaya.overdue, surabaya.oldest_backlog_workdays) == (5, 1, 4)
     assert (surabaya.escalations, surabaya.fetched, surabaya.quarantined) == (1, 100, 4)
-    assert (surabaya.rank, kab["35.07"].rank) == (1, 2)
+    assert (surabaya.rank, kab["35.07"].rank) == (1, None)  # 35.07 had no handoffs
     prov = card.province
     assert (prov.level, prov.code, prov.rank) == ("province", "35", None)
     assert (prov.handoffs, prov.fetched, prov.quarantined, prov.overlaps_found) == (9, 300, 9, 5)
@@ -219,7 +223,27 @@ def test_ranking_breaks_ties_in_the_documented_order() -> None:
     ]
     card = compute_scorecard(rows, as_of=as_of)
     assert [r.code for r in card.worst(6)] == [kec[1], kec[0], kec[4], kec[5], kec[3], kec[2]]
-    assert [r.rank for r in card.kecamatan] == [2, 1, 6, 5, 3, 4]
+    # The lines themselves come worst first too.
+    assert [(r.code, r.rank) for r in card.kecamatan] == [
+        (kec[1], 1),
+        (kec[0], 2),
+        (kec[4], 3),
+        (kec[5], 4),
+        (kec[3], 5),
+        (kec[2], 6),
+    ]
+
+
+def test_regions_without_handoffs_are_listed_last_and_not_ranked() -> None:
+    as_of = at(2026, 6, 30, 10)
+    rows = [row("35.78.05", at(2026, 6, 1), date(2026, 6, 5))]
+    card = compute_scorecard(rows, as_of=as_of, kecamatan_codes=["35.78.01", "35.07.01"])
+    assert [(r.code, r.rank) for r in card.kecamatan] == [
+        ("35.78.05", 1),
+        ("35.07.01", None),
+        ("35.78.01", None),
+    ]
+    assert [(r.code, r.rank) for r in card.kabupaten] == [("35.78", 1), ("35.07", None)]
 
 
 def test_median_of_a_histogram() -> None:
