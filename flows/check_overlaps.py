@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import failed_message, run_name
+from flows.common import failed_message, run_instant, run_name
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import operator_instant
 from tasks.checks import CHECK_KINDS, Check, current_period, period_start, run_programme_check
@@ -85,11 +86,14 @@ def _markdown(
     return "\n".join(lines)
 
 
+def _period_detail(parameters: Mapping[str, Any]) -> str:
+    """The run name's detail: the period checked (the quarter of the run's as-of if none)."""
+    return str(parameters.get("period") or current_period(run_instant(parameters)))
+
+
 @flow(
     name="check-programme-overlaps",
-    flow_run_name=run_name(
-        "check-programme-overlaps", lambda p: p.get("period") or "current quarter"
-    ),
+    flow_run_name=run_name("check-programme-overlaps", _period_detail),
     log_prints=False,
 )
 def check_programme_overlaps(

@@ -6,11 +6,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.runtime import flow_run
-from prefect.states import State
+from prefect.states import Completed, State
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import Task
 from pydantic import Field
@@ -21,17 +23,18 @@ from integrations.sync.engine import ALL
 from models.scope import RegionScope
 from models.sources import sources_of
 from models.wilayah import get_region_registry
-from models.workdays import operator_instant
+from models.workdays import JAKARTA, default_calendar, local_date, operator_instant
 from tasks.sync import prepare_store, sync_partition
 
 __all__ = [
     "FullResync",
     "PageLimit",
     "SyncIncomplete",
-    "as_of_detail",
+    "day_off_state",
     "failed_message",
     "partition_runner",
     "publish_summary",
+    "run_instant",
     "run_name",
     "run_partition_tasks",
     "run_scope",
@@ -138,6 +141,7 @@ def summarise(
                     "quarantine reasons": ", ".join(
                         f"{k} {v}" for k, v in sorted(c["reasons"].items())
                     ),
+                    "failure": "",
                 }
             )
     for (agency, partition), why in sorted(failed.items()):
@@ -147,7 +151,8 @@ def summarise(
                 "partition": partition,
                 "name": _region_name(partition),
                 **dict.fromkeys(_COLUMNS, 0),
-                "quarantine reasons": why,
+                "quarantine reasons": "",
+                "failure": why,
             }
         )
     return {
@@ -253,27 +258,43 @@ def run_scope() -> RegionScope:
     return scope if isinstance(scope, RegionScope) else RegionScope.model_validate(scope)
 
 
-def run_name(
-    flow: str, detail: Callable[[Mapping[str, Any]], str | None] | None = None
-) -> Callable[[], str]:
-    """A `flow_run_name` callable: the flow, an optional detail of its parameters, the scope.
+def run_instant(parameters: Mapping[str, Any]) -> datetime:
+    """The instant a run works at: its `as_of` (zone-less read as WIB), else now."""
+    as_of = parameters.get("as_of")
+    return operator_instant(as_of if isinstance(as_of, datetime) else None)
 
-    For instance "check-programme-overlaps · 2026-Q4 · 35.07" (the detail is left out when
-    it gives None).
+
+def run_name(
+    flow: str,
+    detail: Callable[[Mapping[str, Any]], str | None] | None = None,
+    *,
+    with_time: bool = False,
+) -> Callable[[], str]:
+    """A `flow_run_name` callable: the flow, an optional detail, the scope and the run's day.
+
+    For instance "check-programme-overlaps · 2026-Q4 · 35.07 · 2026-11-11": the day (with
+    the hour when `with_time`) is the run's `as_of` in WIB, or the day it starts, so
+    scheduled runs are named too; the detail is left out when it gives None.
     """
 
     def name() -> str:
-        extra = detail(flow_run.parameters) if detail is not None else None
-        return " · ".join(part for part in (flow, extra, run_scope().label()) if part)
+        parameters = flow_run.parameters
+        extra = detail(parameters) if detail is not None else None
+        at = run_instant(parameters).astimezone(ZoneInfo(JAKARTA))
+        when = at.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+        return " · ".join(part for part in (flow, extra, run_scope().label(), when) if part)
 
     return name
 
 
-def as_of_detail(fmt: Callable[[datetime], str]) -> Callable[[Mapping[str, Any]], str | None]:
-    """A run-name detail showing the run's `as_of` (read as WIB when zone-less), if any."""
-
-    def detail(parameters: Mapping[str, Any]) -> str | None:
-        as_of = parameters.get("as_of")
-        return fmt(operator_instant(as_of)) if isinstance(as_of, datetime) else None
-
-    return detail
+def day_off_state(now: datetime, skip_days_off: bool) -> State[Any] | None:
+    """A Completed state naming the holiday when a working-day run falls on a day off."""
+    day = local_date(now)
+    closed = default_calendar().day_off(day)
+    if not skip_days_off or closed is None:
+        return None
+    # Working-day schedules are crons (Mon-Fri); the holiday calendar lives here, in the
+    # same calendar the due dates use, so the run ends at once and says why.
+    message = f"no work on {day.isoformat()}: {closed} (offices are closed)"
+    get_run_logger().info(message)
+    return Completed(message=message, data={"skipped": day.isoformat(), "day_off": closed})

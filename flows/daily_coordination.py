@@ -4,22 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.states import State
+from prefect.utilities.urls import url_for
 
 from flows.check_overlaps import check_programme_overlaps
 from flows.collect_reports import collect_facilitator_reports
-from flows.common import failed_message
+from flows.common import day_off_state, failed_message, run_name
 from flows.dispatch_handoffs import INBOX, dispatch_handoffs
 from flows.kecamatan_scorecard import kecamatan_scorecard
 from flows.sync_registry import sync_registry
 from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
 from models.identity import mask_ids_in_text
 from models.scope import WHOLE_PROVINCE, RegionScope
-from models.workdays import operator_instant
+from models.wilayah import get_region_registry
+from models.workdays import local_date, operator_instant
 
 # The offices' decisions are pulled by dispatch-handoffs, right before they are applied.
 SOURCE_AGENCIES = [a for a in DEFAULT_AGENCIES if a != INBOX]
@@ -29,13 +36,22 @@ class CoordinationIncomplete(RuntimeError):
     """Some steps failed; the later steps still ran on what was synced."""
 
 
-def _step(name: str, run: Callable[[], State[Any]], results: dict[str, Any]) -> bool:
+_SYNC_STEPS = ("sync-registry", "collect-facilitator-reports", "sync-sources")
+
+
+def _step(
+    name: str, run: Callable[[], State[Any]], results: dict[str, Any], links: dict[str, str]
+) -> bool:
     # A failed sync must not stop the checks on yesterday's data: record it and go on.
     try:
         state = run()
     except Exception as exc:  # the API itself failed us (the step's own errors are states)
         results[name] = {"failed": f"{type(exc).__name__}: {mask_ids_in_text(str(exc))[:300]}"}
         return False
+    run_id = state.state_details.flow_run_id
+    link = url_for("flow-run", obj_id=run_id) if run_id is not None else None
+    if link:
+        links[name] = link
     if state.is_completed():
         results[name] = state.result()
         return True
@@ -43,24 +59,94 @@ def _step(name: str, run: Callable[[], State[Any]], results: dict[str, Any]) -> 
     return False
 
 
-def _markdown(results: dict[str, Any], failed: list[str]) -> str:
-    lines = ["# Daily coordination", "", "| step | outcome |", "|---|---|"]
-    for name in results:
-        lines.append(f"| {name} | {'FAILED' if name in failed else 'completed'} |")
+def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's figures from its steps' results: syncs, findings, handoffs, worst kecamatan."""
+    sources: dict[str, dict[str, int]] = {}
+    for step in _SYNC_STEPS:
+        for source, t in (results.get(step, {}).get("totals") or {}).items():
+            sources[source] = {k: int(t.get(k, 0)) for k in ("fetched", "quarantined")}
+    checks = results.get("check-programme-overlaps", {}).get("checks") or {}
+    findings = {
+        check: {
+            "findings": sum(c.get("findings", 0) for c in kinds.values()),
+            "created": sum(c.get("created", 0) for c in kinds.values()),
+        }
+        for check, kinds in sorted(checks.items())
+    }
+    dispatch = results.get("dispatch-handoffs", {}).get("run") or {}
+    scorecard = results.get("kecamatan-scorecard", {})
+    regions = get_region_registry()
+    worst = []
+    for code in scorecard.get("worst") or []:
+        region = regions.get(code)
+        worst.append({"code": code, "name": region.name if region is not None else ""})
+    return {
+        "sources": sources,
+        "findings": findings,
+        "handoffs": {
+            "created": sum(f["created"] for f in findings.values())
+            + int(dispatch.get("data_request_handoffs", 0)),
+            "delivered": int(dispatch.get("handoffs_delivered", 0)),
+            "escalated": int(dispatch.get("escalated", 0)),
+            "decisions applied": int(dispatch.get("decisions_applied", 0)),
+            "data requests answered": int(dispatch.get("data_requests_answered", 0)),
+            "backlog": int(scorecard.get("backlog", 0)),
+            "overdue": int(scorecard.get("overdue", 0)),
+        },
+        "worst": worst,
+    }
+
+
+def _markdown(
+    title: str, figures: dict[str, Any], steps: list[str], failed: list[str], links: dict[str, str]
+) -> str:
+    """The run's report: each step (linked to its run), then the figures."""
+    lines = [f"# {title}", "", "| step | outcome |", "|---|---|"]
+    for name in steps:
+        outcome = "FAILED" if name in failed else "completed"
+        shown = f"[{name}]({links[name]})" if name in links else name
+        lines.append(f"| {shown} | {outcome} |")
+    lines += ["", "## Records synced", "", "| source | fetched | quarantined |", "|---|---:|---:|"]
+    lines += [
+        f"| {name} | {t['fetched']:,} | {t['quarantined']:,} |"
+        for name, t in figures["sources"].items()
+    ]
+    lines += ["", "## Findings per check", "", "| check | findings | new handoffs |"]
+    lines.append("|---|---:|---:|")
+    lines += [
+        f"| {name} | {f['findings']:,} | {f['created']:,} |"
+        for name, f in figures["findings"].items()
+    ]
+    lines += ["", "## Handoffs", "", "| | count |", "|---|---:|"]
+    lines += [f"| {name} | {n:,} |" for name, n in figures["handoffs"].items()]
+    lines += ["", "## The five worst kecamatan (scorecard)", ""]
+    lines += [f"{i}. {w['code']} {w['name']}" for i, w in enumerate(figures["worst"], start=1)]
+    if not figures["worst"]:
+        lines.append("No kecamatan has handoffs to rank yet.")
     return "\n".join(lines)
 
 
-@flow(name="daily-coordination", log_prints=False)
+@flow(
+    name="daily-coordination",
+    flow_run_name=run_name("daily-coordination"),
+    log_prints=False,
+)
 def daily_coordination(
     scope: RegionScope = WHOLE_PROVINCE,
     as_of: datetime | None = None,
     period: str | None = None,
-) -> dict[str, Any]:
+    skip_days_off: bool = False,
+) -> dict[str, Any] | State[Any]:
     """Sync all agencies, check programme overlaps, dispatch handoffs, publish scorecards."""
     logger = get_run_logger()
     # One instant for every step: a time typed without a zone is read as WIB once, here.
     now = operator_instant(as_of)
+    skipped = day_off_state(now, skip_days_off)
+    if skipped is not None:
+        return skipped
+    day = local_date(now)
     results: dict[str, Any] = {}
+    links: dict[str, str] = {}
     steps: list[tuple[str, Callable[[], State[Any]]]] = [
         ("sync-registry", lambda: sync_registry(scope=scope, return_state=True)),
         (
@@ -86,11 +172,23 @@ def daily_coordination(
             lambda: kecamatan_scorecard(as_of=now, scope=scope, return_state=True),
         ),
     ]
-    failed = [name for name, run in steps if not _step(name, run, results)]
+    progress = cast(
+        UUID,
+        create_progress_artifact(
+            0.0, key="daily-coordination-progress", description="Steps done of the daily run"
+        ),
+    )
+    failed: list[str] = []
+    for i, (name, run) in enumerate(steps, start=1):
+        if not _step(name, run, results, links):
+            failed.append(name)
+        update_progress_artifact(progress, 100.0 * i / len(steps))
+    title = f"Daily coordination · {day.isoformat()} · {scope.label()}"
+    figures = daily_figures(results)
     create_markdown_artifact(
         key="daily-coordination",
-        markdown=_markdown(results, failed),
-        description="Steps of the daily coordination run",
+        markdown=_markdown(title, figures, [n for n, _ in steps], failed, links),
+        description="Steps, records synced, findings, handoffs and the worst kecamatan",
     )
     if failed:
         logger.warning("steps failed: %s", ", ".join(failed))

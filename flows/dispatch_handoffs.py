@@ -9,9 +9,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, wait
+from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.common import as_of_detail, failed_message, run_name
+from flows.common import day_off_state, failed_message, run_name
 from integrations.sync.engine import ALL
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import collections_of
@@ -109,18 +110,21 @@ def _markdown(summary: dict[str, Any], offices: list[dict[str, Any]], failed: li
 
 @flow(
     name="dispatch-handoffs",
-    flow_run_name=run_name(
-        "dispatch-handoffs", as_of_detail(lambda at: at.isoformat(timespec="minutes"))
-    ),
+    flow_run_name=run_name("dispatch-handoffs", with_time=True),
     log_prints=False,
 )
 def dispatch_handoffs(
-    as_of: datetime | None = None, scope: RegionScope = WHOLE_PROVINCE
-) -> dict[str, Any]:
+    as_of: datetime | None = None,
+    scope: RegionScope = WHOLE_PROVINCE,
+    skip_days_off: bool = False,
+) -> dict[str, Any] | State[Any]:
     """Deliver pending handoffs, apply decisions, escalate overdue ones, send proposals."""
     logger = get_run_logger()
     # One instant for every step: deadlines are counted in Jawa Timur's time (WIB).
     now = operator_instant(as_of)
+    skipped = day_off_state(now, skip_days_off)
+    if skipped is not None:
+        return skipped
     prepare_store()
     run: Counter[str] = Counter()
     failed: list[str] = []

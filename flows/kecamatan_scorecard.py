@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.common import as_of_detail, run_name
+from flows.common import run_name
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import CALENDAR_RULE, HEADER, RANKING_RULE
 from models.workdays import JAKARTA, local_date, operator_instant
@@ -91,9 +91,7 @@ def scorecard_markdown(summary: dict[str, Any], as_of: datetime) -> str:
 
 @flow(
     name="kecamatan-scorecard",
-    flow_run_name=run_name(
-        "kecamatan-scorecard", as_of_detail(lambda at: local_date(at).isoformat())
-    ),
+    flow_run_name=run_name("kecamatan-scorecard"),
     log_prints=False,
 )
 def kecamatan_scorecard(

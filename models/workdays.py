@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
 
 __all__ = [
+    "CALENDAR_FILE",
     "JAKARTA",
+    "CalendarFileError",
     "WorkCalendar",
     "default_calendar",
     "due_date",
     "is_overdue",
     "local_date",
     "operator_instant",
+    "read_calendar_file",
 ]
 
 JAKARTA = "Asia/Jakarta"
@@ -27,6 +32,10 @@ JAKARTA = "Asia/Jakarta"
 # "public" alone misses the joint leave days (cuti bersama) set by the ministers' joint decree.
 _CATEGORIES = ("public", "government")
 _LOCAL_HOLIDAY = "Local holiday"
+_WEEKEND = ("Saturday", "Sunday")
+
+CALENDAR_FILE = Path(__file__).parent / "data" / "calendar.csv"
+"""The shipped, editable corrections to the national calendar (see the file's header)."""
 _SATURDAY = 5
 _ONE_DAY = timedelta(days=1)
 
@@ -120,6 +129,13 @@ class WorkCalendar:
         d = _as_date(d)
         return self._year(d.year).names.get(d)
 
+    def day_off(self, d: date) -> str | None:
+        """Why offices are closed on d (the holiday's name, or the weekend day), or None."""
+        d = _as_date(d)
+        if self._works(d):
+            return None
+        return self.holiday_name(d) or _WEEKEND[d.weekday() - _SATURDAY]
+
     def next_workday(self, d: date) -> date:
         """The first working day strictly after d."""
         d = _as_date(d) + _ONE_DAY
@@ -179,10 +195,43 @@ def local_date(moment: datetime, tz: str = JAKARTA) -> date:
     return moment.astimezone(_zone(tz)).date()
 
 
+class CalendarFileError(ValueError):
+    """The calendar corrections file cannot be read; the message names the line."""
+
+
+def read_calendar_file(path: Path) -> tuple[dict[date, str], list[date]]:
+    """Extra holidays (date -> name) and extra working days from a corrections file.
+
+    One line per date: `date,kind,name` with kind `holiday` (offices closed: a regional
+    holiday, a moved cuti bersama, the real date of an estimated holiday) or `workday`
+    (offices open although the national calendar says otherwise: a cancelled cuti bersama,
+    the estimated date of a holiday that fell elsewhere). Lines starting with `#` are notes.
+    """
+    holidays_: dict[date, str] = {}
+    workdays: list[date] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        lines = (line for line in handle if line.strip() and not line.lstrip().startswith("#"))
+        for n, row in enumerate(csv.DictReader(lines), start=1):
+            where = f"{path.name}, entry {n}"
+            try:
+                day = date.fromisoformat((row.get("date") or "").strip())
+            except ValueError:
+                raise CalendarFileError(f"{where}: date must be YYYY-MM-DD") from None
+            kind = (row.get("kind") or "").strip()
+            if kind == "holiday":
+                holidays_[day] = (row.get("name") or "").strip() or _LOCAL_HOLIDAY
+            elif kind == "workday":
+                workdays.append(day)
+            else:
+                raise CalendarFileError(f"{where}: kind must be holiday or workday")
+    return holidays_, workdays
+
+
 @functools.cache
 def default_calendar() -> WorkCalendar:
-    """The shared national calendar with no office overrides."""
-    return WorkCalendar()
+    """The national calendar with the shipped corrections (`CALENDAR_FILE`) applied."""
+    extra_holidays, extra_workdays = read_calendar_file(CALENDAR_FILE)
+    return WorkCalendar(extra_holidays, extra_workdays)
 
 
 def due_date(created_at: datetime, workdays: int, calendar: WorkCalendar | None = None) -> date:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import holidays
@@ -11,13 +12,16 @@ import pytest
 
 import models.workdays as workdays_module
 from models.workdays import (
+    CALENDAR_FILE,
     JAKARTA,
+    CalendarFileError,
     WorkCalendar,
     default_calendar,
     due_date,
     is_overdue,
     local_date,
     operator_instant,
+    read_calendar_file,
 )
 
 # Dates below are what holidays.Indonesia(categories=("public", "government")) returns
@@ -314,3 +318,68 @@ def test_an_operator_time_without_a_zone_is_jakarta_time() -> None:
     assert operator_instant(aware) is aware
     assert operator_instant(None, now=aware) is aware
     assert operator_instant(None).tzinfo is not None
+
+
+def test_day_off_names_the_holiday_or_the_weekend() -> None:
+    cal = WorkCalendar()
+    assert cal.day_off(date(2027, 3, 10)) == "Eid al-Fitr (estimated)"
+    assert cal.day_off(date(2027, 3, 12)) == "Eid al-Fitr Joint Holiday"
+    assert cal.day_off(date(2026, 12, 24)) == "Christmas Joint Holiday"
+    assert cal.day_off(date(2027, 3, 13)) == "Saturday"
+    assert cal.day_off(date(2027, 3, 14)) == "Sunday"
+    assert cal.day_off(date(2027, 3, 16)) is None
+
+
+def test_the_corrections_file_moves_and_adds_days(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.csv"
+    path.write_text(
+        "# a decree moved a cuti bersama; a regional holiday\n"
+        "date,kind,name\n"
+        "2026-12-24,workday,\n"
+        "2026-12-28,holiday,Cuti bersama Natal (SKB baru)\n"
+        "\n"
+        "2027-03-17,holiday,\n",
+        encoding="utf-8",
+    )
+    extra_holidays, extra_workdays = read_calendar_file(path)
+    assert extra_holidays == {
+        date(2026, 12, 28): "Cuti bersama Natal (SKB baru)",
+        date(2027, 3, 17): "Local holiday",
+    }
+    assert extra_workdays == [date(2026, 12, 24)]
+    cal = WorkCalendar(extra_holidays, extra_workdays)
+    assert cal.day_off(date(2026, 12, 24)) is None
+    assert cal.day_off(date(2026, 12, 28)) == "Cuti bersama Natal (SKB baru)"
+    # Due dates read the same calendar: Wed 23 Dec + 1 working day is now Thu 24 Dec.
+    assert cal.add_workdays(date(2026, 12, 23), 1) == date(2026, 12, 24)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("2026-13-01,holiday,x", "entry 1: date must be YYYY-MM-DD"),
+        ("2026-12-01,libur,x", "entry 1: kind must be holiday or workday"),
+    ],
+)
+def test_a_bad_corrections_line_is_named(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "calendar.csv"
+    path.write_text(f"date,kind,name\n{line}\n", encoding="utf-8")
+    with pytest.raises(CalendarFileError, match=f"calendar.csv, {message}"):
+        read_calendar_file(path)
+
+
+def test_the_default_calendar_reads_the_shipped_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shipped file parses and holds no contradiction.
+    read_calendar_file(CALENDAR_FILE)
+    path = tmp_path / "calendar.csv"
+    path.write_text("date,kind,name\n2027-03-16,holiday,Hari jadi kabupaten\n", encoding="utf-8")
+    monkeypatch.setattr(workdays_module, "CALENDAR_FILE", path)
+    default_calendar.cache_clear()
+    try:
+        assert default_calendar().day_off(date(2027, 3, 16)) == "Hari jadi kabupaten"
+        created = datetime(2027, 3, 15, 9, tzinfo=workdays_module.ZoneInfo("Asia/Jakarta"))
+        assert due_date(created, 1) == date(2027, 3, 17)
+    finally:
+        default_calendar.cache_clear()

@@ -117,6 +117,7 @@ def test_artifacts_tab_shows_the_registry_sync_summary_table(page: Page, hub_run
             "unchanged",
             "quarantined",
             "quarantine reasons",
+            "failure",
         ]
     )
     expect(table.locator("tbody").get_by_role("row")).to_have_count(len(totals))
@@ -133,6 +134,7 @@ def test_artifacts_tab_shows_the_registry_sync_summary_table(page: Page, hub_run
                 str(t["unchanged"]),
                 str(t["quarantined"]),
                 _reasons(hub_run.summary, collection),
+                "",
             ]
         )
     _assert_no_clear_ids(page, "the registry-sync-summary artifact")
