@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
+from prefect import tags
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -42,10 +45,16 @@ SECOND_DAY_AFTER = timedelta(days=8)
 DEMO_REQUEST_SHARE = 0.05
 
 
-def point_settings_at(database_url: str, sandbox_url: str) -> None:
-    """Point the lazily-built settings and engine at the given store and sandbox agencies."""
+DEMO_TAG = "demo"
+"""Tag of every flow run the demo makes, so its runs never mix into the real history."""
+
+
+def point_settings_at(database_url: str, sandbox_url: str, data_dir: Path) -> None:
+    """Point the lazily-built settings and engine at the given store, data dir and sandbox."""
     # The CLI is the composition root: it may set the hub's environment for this process.
     os.environ["CETTAR_DATABASE_URL"] = database_url
+    # Scorecards and other files go below the demo's own directory, never over real ones.
+    os.environ["CETTAR_DATA_DIR"] = str(data_dir)
     for agency in AGENCIES:
         os.environ[f"CETTAR_{agency.upper()}_URL"] = f"{sandbox_url}/{agency}"
     from integrations.store.engine import get_engine
@@ -126,6 +135,7 @@ def run_demo(
     store = demo_dir / "cettar-demo.db"
     for path in demo_dir.glob("cettar-demo.db*"):
         path.unlink()  # a fresh store each time, so the figures below are this run's alone
+    shutil.rmtree(demo_dir / "scorecards", ignore_errors=True)
 
     with _status(console, as_json, "Starting the Prefect server…"):
         server: PrefectServer = ensure_server(settings, configured_url=configured_prefect_url())
@@ -136,7 +146,7 @@ def run_demo(
     config = demo_config(households, seed, inbox_faults)
     days: list[dict[str, Any]] = []
     with serve_in_thread(config) as base_url, prefect_api(server.api_url):
-        point_settings_at(f"sqlite:///{store}", base_url)
+        point_settings_at(f"sqlite:///{store}", base_url, demo_dir)
         admin = _Admin(base_url, config.admin_token)
         if not as_json:
             console.print(
@@ -152,7 +162,8 @@ def run_demo(
                 label = f"day {day}: daily coordination as of {as_of:%a %d %b %Y %H:%M} WIB"
                 with _status(console, as_json, f"Running {label}…"):
                     started = time.monotonic()
-                    state = daily_coordination(as_of=as_of, return_state=True)
+                    with tags(DEMO_TAG):
+                        state = daily_coordination(as_of=as_of, return_state=True)
                     seconds = time.monotonic() - started
                 flow_run_id = state.state_details.flow_run_id
                 assert flow_run_id is not None

@@ -10,6 +10,8 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
 
 from deployments.run_audit import audit_flow_tree
 
@@ -56,6 +58,23 @@ def test_demo_exits_zero_and_its_run_stays_recorded(tmp_path: Path, prefect_api:
     from deployments.run_audit import count_clear_ids
 
     assert count_clear_ids(done.stdout + done.stderr) == 0
+
+    # The demo keeps apart: its files under <data dir>/demo, none where a real store's go, and
+    # every run it made (the days and each of their steps) tagged "demo".
+    assert not (tmp_path / "scorecards").exists()
+    assert {Path(p).parent.parent.parent for p in summary["scorecard_files"].values()} == {
+        tmp_path / "demo"
+    }
+    with get_client(sync_client=True) as client:
+        for day in summary["days"]:
+            root = client.read_flow_run(UUID(day["flow_run_id"]))
+            steps = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[root.id])
+                )
+            )
+            assert "demo" in root.tags
+            assert len(steps) == 6 and all("demo" in step.tags for step in steps)
 
 
 def test_the_summary_prints_data_verbatim_never_as_markup() -> None:
