@@ -17,6 +17,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 from prefect.tasks import Task
 from pydantic import Field
 
+from flows.signals import DEAD_AGENCY_ERRORS, emit_partition_failures, emit_quarantine_spikes
 from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.settings import get_settings
 from integrations.sync.engine import ALL
@@ -73,10 +74,19 @@ def partition_runner(partitions: int) -> TaskRunner[Any]:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
+def _is_dead_agency(state: State[Any]) -> bool:
+    """True when a failed run's error says its agency cannot be reached at all."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:  # a result that cannot be read back says nothing about the agency
+        return False
+    return isinstance(error, DEAD_AGENCY_ERRORS)
+
+
 def run_partition_tasks(
     task: Task[..., dict[str, Any]], jobs: Mapping[_K, dict[str, Any]]
-) -> tuple[dict[_K, dict[str, Any]], dict[_K, str]]:
-    """Run `task` once per job's parameters; return the results and the failures by job.
+) -> tuple[dict[_K, dict[str, Any]], dict[_K, str], set[_K]]:
+    """Run `task` once per job; return the results, the failures and the dead-agency jobs.
 
     Every job runs and is reported, even once an agency is known to be down: its partition
     tasks then fail at once through the agency's circuit breaker (see
@@ -87,6 +97,7 @@ def run_partition_tasks(
         AGENCY_BREAKER.reset(run)
     results: dict[_K, dict[str, Any]] = {}
     failed: dict[_K, str] = {}
+    dead: set[_K] = set()
     with partition_runner(len(jobs)) as runner:
         futures = {job: runner.submit(task, parameters) for job, parameters in jobs.items()}
         wait(list(futures.values()))
@@ -99,7 +110,9 @@ def run_partition_tasks(
                 # left for a circuit breaker's note.
                 why = failed_message(state, 500)
                 failed[job] = why.removeprefix("Task run encountered an exception ")
-    return results, failed
+                if _is_dead_agency(state):
+                    dead.add(job)
+    return results, failed, dead
 
 
 def _partitions_of(agency: str, scope: RegionScope) -> dict[str, list[str]]:
@@ -223,7 +236,7 @@ def sync_and_publish(
     reasons only), which `deployments.run_audit.run_summary` reports for a failed run.
     """
     prepare_store()
-    results, failed = run_partition_tasks(
+    results, failed, dead = run_partition_tasks(
         sync_partition,
         {
             (agency, partition): {
@@ -239,6 +252,8 @@ def sync_and_publish(
         },
     )
     summary = summarise(results, failed)
+    emit_partition_failures(failed, dead={agency for agency, _partition in dead})
+    emit_quarantine_spikes(summary["totals"], get_settings().quarantine_alert_rate)
     try:
         return publish_summary(summary, key=key, title=title, label=scope.label())
     except SyncIncomplete as exc:

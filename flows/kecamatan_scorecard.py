@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.common import run_name
+from flows.signals import emit_overdue
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.scorecard import CALENDAR_RULE, HEADER, RANKING_RULE
 from models.workdays import JAKARTA, local_date, operator_instant
@@ -114,6 +115,10 @@ def kecamatan_scorecard(
         key="kecamatan-scorecard-report",
         markdown=scorecard_markdown(summary, now),
         description="Province totals, the worst kecamatan and the scorecard files",
+    )
+    emit_overdue(
+        {attr: line[HEADER[attr]] for attr in ("code", "name", "overdue", "escalations", "backlog")}
+        for line in summary["kabupaten_lines"]
     )
     prov = summary["province"]
     return {

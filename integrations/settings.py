@@ -61,6 +61,10 @@ class Settings(_AgencyEndpoints):
     # Records per store transaction (whole pages; each page's cursor commits with its rows).
     commit_records: int = Field(default=5000, ge=1)
 
+    # A sync run in which more than this share of a source's records is quarantined emits
+    # `cettar.quarantine.spike` (flows/signals.py): the province is notified.
+    quarantine_alert_rate: float = Field(default=0.05, gt=0, le=1)
+
     prefect_port: int = 4200
 
     def agency_endpoint(self, agency: str) -> tuple[str, str]:

@@ -19,9 +19,11 @@ from sqlalchemy import Engine, insert
 
 from deployments.run_audit import audit_flow_run
 from flows.kecamatan_scorecard import kecamatan_scorecard
+from flows.signals import HANDOFFS_OVERDUE
 from integrations.settings import get_settings
 from integrations.store.engine import get_engine
 from models.tables import Handoff, Quarantine, SyncCursor
+from tests.flows.events import hub_events
 
 WIB = ZoneInfo("Asia/Jakarta")
 AS_OF = datetime(2026, 3, 31, 10, tzinfo=WIB)
@@ -212,3 +214,6 @@ def test_scorecard_publishes_tables_report_and_files(hub_store: Engine, tmp_path
     assert kecamatan_table[0]["kode"] == "35.78.01"
     assert result["files"]["xlsx"] in report
     assert '"35.78"' in artifacts["kecamatan-scorecard-kabupaten"]
+    # Kota Surabaya has an overdue handoff: its kabupaten line raises the overdue event.
+    overdue = [e for e in hub_events(flow_run_id, wanted=1) if e.event == HANDOFFS_OVERDUE]
+    assert [(e.resource.id, e.payload["overdue"]) for e in overdue] == [("cettar.region.35.78", 1)]
