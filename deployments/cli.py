@@ -29,12 +29,16 @@ db_app = cli_app(help="The hub's store.")
 sync_app = cli_app(help="Run sync flows now.")
 run_app = cli_app(help="Run coordination flows now (ad-hoc jobs).")
 server_app = cli_app(help="The local Prefect server.")
+automations_app = cli_app(help="The hub's Prefect automations: alerts, dead runs Crashed.")
+deployments_app = cli_app(help="The hub's deployments (one list in deployments/serve.py).")
 app.add_typer(db_app, name="db")
 app.add_typer(sync_app, name="sync")
 app.add_typer(run_app, name="run")
 app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(server_app, name="server")
+app.add_typer(automations_app, name="automations")
+app.add_typer(deployments_app, name="deployments")
 
 KabupatenOpt = Annotated[list[str] | None, typer.Option(help="Kabupaten/kota code, repeatable.")]
 KecamatanOpt = Annotated[list[str] | None, typer.Option(help="Kecamatan code, repeatable.")]
@@ -145,14 +149,20 @@ def _run_flow(
     **parameters: Any,
 ) -> None:
     """Run a flow for a region scope against the configured (or a started local) Prefect API."""
+    _launch(flow, as_json, totals, scope=_scope(kabupaten, kecamatan), **parameters)
+
+
+def _launch(
+    flow: Any, as_json: bool, totals: Callable[[dict[str, Any]], Any], **parameters: Any
+) -> None:
+    """Run a flow against the configured (or a started local) Prefect API; exit 0 if done."""
     from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
     from deployments.run_audit import run_summary
 
-    scope = _scope(kabupaten, kecamatan)
     store_engine()  # a missing or unmigrated store is reported before any server starts
     server = ensure_server(get_settings(), configured_url=configured_prefect_url())
     with prefect_api(server.api_url):
-        state = flow(scope=scope, return_state=True, **parameters)
+        state = flow(return_state=True, **parameters)
     summary = run_summary(state)
     url = server.flow_run_url(state.state_details.flow_run_id)
     if as_json:
@@ -321,6 +331,100 @@ def run_scorecard_cmd(
     )
 
 
+SourceArg = Annotated[str, typer.Argument(help="A source of the catalogue, e.g. pkh.reports.")]
+
+
+def _source(source: str) -> Any:
+    from flows.common import SourceName
+
+    try:
+        return SourceName(source)
+    except ValueError:
+        names = ", ".join(s.value for s in SourceName)
+        raise CliUsageError(f"unknown source {source!r}; expected one of {names}") from None
+
+
+@run_app.command("reconcile")
+def run_reconcile_cmd(
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    as_of: AsOfOpt = None,
+    period: PeriodOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reconcile one kecamatan or kabupaten/kota end to end: every source, checks, dispatch."""
+    from flows.daily_coordination import reconcile_region
+
+    if not kabupaten and not kecamatan:
+        raise CliUsageError("reconcile needs --kabupaten or --kecamatan (run daily covers all)")
+    _run_flow(
+        reconcile_region, kabupaten, kecamatan, as_json, _step_outcomes, as_of=as_of, period=period
+    )
+
+
+@run_app.command("resync")
+def run_resync_cmd(
+    source: SourceArg,
+    kabupaten: KabupatenOpt = None,
+    kecamatan: KecamatanOpt = None,
+    full: Annotated[bool, typer.Option(help="Ignore the cursor and re-read everything.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-sync one source for a region now (from its cursor, or from scratch with --full)."""
+    from flows.resync import resync_source
+
+    _run_flow(
+        resync_source,
+        kabupaten,
+        kecamatan,
+        as_json,
+        _totals,
+        source=_source(source),
+        full_resync=full,
+    )
+
+
+@run_app.command("replay")
+def run_replay_cmd(
+    source: SourceArg,
+    reason: Annotated[
+        str | None, typer.Option(help="Only records held for this reason key.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a source's quarantine (one reason's, if given) as a Prefect run."""
+    from flows.replay_quarantine import replay_quarantine
+
+    _launch(replay_quarantine, as_json, lambda s: s, source=_source(source), reason=reason)
+
+
+@run_app.command("rerun-failed")
+def run_rerun_failed_cmd(
+    flow_run_id: Annotated[
+        str, typer.Argument(help="The flow run whose failed partitions to redo.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync again only the partitions a given run (or its steps) failed to sync."""
+    from uuid import UUID
+
+    from flows.resync import rerun_failed_partitions
+
+    try:
+        run_id = UUID(flow_run_id)
+    except ValueError:
+        raise CliUsageError(f"not a flow run id: {flow_run_id!r}") from None
+    _launch(rerun_failed_partitions, as_json, lambda s: list(s), flow_run_id=run_id)
+
+
+@deployments_app.command("yaml")
+def deployments_yaml() -> None:
+    """Print prefect.yaml as generated from the deployments' one list (deployments/serve.py)."""
+    from deployments.serve import prefect_yaml
+
+    print(prefect_yaml(), end="")
+
+
 @app.command()
 def serve() -> None:
     """Serve every deployment (schedules included) from this process."""
@@ -351,6 +455,27 @@ def server_stop() -> None:
 
     console.print(
         "stopped" if stop_server(get_settings()) else "no server started by the hub is running"
+    )
+
+
+@automations_app.command("apply")
+def automations_apply(as_json: JsonOpt = False) -> None:
+    """Create or update the hub's automations on the Prefect API (safe to repeat)."""
+    from deployments.automations import ensure_automations
+    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+
+    settings = get_settings()
+    server = ensure_server(settings, configured_url=configured_prefect_url())
+    with prefect_api(server.api_url, automations=False):
+        changes = ensure_automations(settings)
+    if as_json:
+        print(json.dumps([c.as_dict() for c in changes]))
+        return
+    for c in changes:
+        console.print(f"{c.name}: {c.action} ({c.automation_id})")
+    console.print(
+        f"flow runs beat every {settings.flow_heartbeat_s} s; a run silent for "
+        f"{settings.flow_crash_after_s} s is marked Crashed"
     )
 
 

@@ -1,4 +1,4 @@
-"""`cettar quarantine`: list quarantined records by source and reason; replay them after a fix."""
+"""`cettar quarantine`: list, replay after a fix, re-validate stored rows, purge old payloads."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from rich.table import Table
 
 from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from integrations.settings import get_settings
-from integrations.store.quarantine import quarantine_summary, quarantine_totals
+from integrations.store.quarantine import purge_quarantine, quarantine_summary, quarantine_totals
 from integrations.store.replay import replay_quarantined
+from integrations.store.revalidate import revalidate_store
 from models.sources import CATALOGUE
 
 __all__ = ["quarantine_app"]
 
-quarantine_app = cli_app(help="Quarantined records: what is held and why, and replay after a fix.")
+quarantine_app = cli_app(
+    help="Quarantined records: what is held and why, replay, re-validation, retention."
+)
 console = plain_console()
 
 
@@ -107,3 +110,74 @@ def replay(
     )
     for reason, n in counts.reasons.most_common():
         console.print(f"  {reason}: {n:,}")
+
+
+@quarantine_app.command("revalidate")
+def revalidate(
+    source: Annotated[
+        list[str] | None, typer.Option(help="Only this source (repeatable); default: all.")
+    ] = None,
+    kabupaten: Annotated[
+        list[str] | None, typer.Option(help="Kabupaten/kota code, repeatable.")
+    ] = None,
+    kecamatan: Annotated[list[str] | None, typer.Option(help="Kecamatan code, repeatable.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Re-check stored rows against today's contracts; quarantine and remove what fails."""
+    from deployments.cli import _scope
+
+    for name in source or []:
+        _check_source(name)
+    scope = _scope(kabupaten, kecamatan)
+    settings = get_settings()
+    results = revalidate_store(
+        store_engine(),
+        key=settings.pii_key.get_secret_value().encode(),
+        now=datetime.now(UTC),
+        sources=source or None,
+        scope=scope,
+    )
+    if as_json:
+        print(json.dumps({"scope": scope.label(), "sources": [r.as_dict() for r in results]}))
+        return
+    for r in results:
+        if r.skipped:
+            console.print(f"{r.source}: not re-validated ({r.skipped})")
+            continue
+        unchecked = f"; not re-checkable: {', '.join(r.unchecked)}" if r.unchecked else ""
+        console.print(
+            f"{r.source}: {r.examined:,} examined, {r.quarantined:,} quarantined, "
+            f"{r.kept:,} kept{unchecked}"
+        )
+        for reason, n in r.reasons.most_common():
+            console.print(f"  {reason}: {n:,}")
+
+
+@quarantine_app.command("purge")
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be purged.")
+    ] = False,
+    retention_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days after the last sighting (default: the setting)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Delete quarantined records last seen longer ago than the retention; audited."""
+    days = retention_days or get_settings().quarantine_retention_days
+    counts = purge_quarantine(
+        store_engine(), now=datetime.now(UTC), retention_days=days, dry_run=dry_run
+    )
+    if as_json:
+        print(json.dumps(counts.as_dict(), ensure_ascii=False))
+        return
+    verb = "would purge" if dry_run else "purged"
+    console.print(
+        f"{verb} {counts.purged:,} quarantined records last seen before "
+        f"{counts.cutoff:%Y-%m-%d %H:%M} UTC (retention {days} days)"
+    )
+    for name, n in sorted(counts.by_source.items()):
+        console.print(f"  {name}: {n:,}")
+    if counts.audit_seq:
+        console.print(f"audit chain row {counts.audit_seq}")

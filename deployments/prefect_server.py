@@ -127,15 +127,50 @@ def stop_server(settings: Settings) -> bool:
     return True
 
 
+def flow_run_env(settings: Settings) -> dict[str, str]:
+    """Prefect settings every hub flow run runs with, as environment variables."""
+    # Heartbeats let the server's automation crash a run whose process died
+    # (deployments/automations.py). Served runs are child processes that read the
+    # environment, so the settings go there as well as into this process's context.
+    return {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(settings.flow_heartbeat_s)}
+
+
 @contextmanager
-def prefect_api(url: str) -> Iterator[None]:
-    """Point Prefect at a real API for the enclosed block (never ephemeral mode)."""
+def prefect_api(url: str, *, automations: bool = True) -> Iterator[None]:
+    """Point Prefect at a real API for the enclosed block (never ephemeral mode).
+
+    Flow runs of the block (and of processes it serves) send heartbeats, and the API gets
+    the hub's automations, so a run whose process dies is marked Crashed.
+    """
+    from integrations.settings import get_settings
+
+    settings = get_settings()
     os.environ["PREFECT_API_URL"] = url
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    run_env = flow_run_env(settings)
+    before = {name: os.environ.get(name) for name in run_env}
+    os.environ.update(run_env)
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
 
-    with temporary_settings(updates={PREFECT_API_URL: url}):
-        yield
+    with temporary_settings(
+        updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: settings.flow_heartbeat_s}
+    ):
+        try:
+            if automations:
+                from deployments.automations import apply_or_warn
+
+                apply_or_warn(settings)
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def configured_prefect_url() -> str | None:

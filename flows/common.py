@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.settings import get_settings
 from integrations.sync.engine import ALL
 from models.scope import RegionScope
-from models.sources import sources_of
+from models.sources import CATALOGUE, sources_of
 from models.wilayah import get_region_registry
 from models.workdays import JAKARTA, default_calendar, local_date, operator_instant
 from tasks.sync import prepare_store, sync_partition
@@ -30,6 +31,7 @@ from tasks.sync import prepare_store, sync_partition
 __all__ = [
     "FullResync",
     "PageLimit",
+    "SourceName",
     "SyncIncomplete",
     "day_off_state",
     "failed_message",
@@ -43,6 +45,12 @@ __all__ = [
     "sync_and_publish",
     "sync_markdown",
 ]
+
+SourceName = StrEnum(  # type: ignore[misc]
+    "SourceName", {name: name for name in CATALOGUE}, module=__name__
+)
+"""Every source the hub syncs (from the source catalogue), a dropdown in the run forms."""
+SourceName.__doc__ = "A synced source of the catalogue."
 
 _K = TypeVar("_K")
 

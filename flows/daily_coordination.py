@@ -126,25 +126,11 @@ def _markdown(
     return "\n".join(lines)
 
 
-@flow(
-    name="daily-coordination",
-    flow_run_name=run_name("daily-coordination"),
-    log_prints=False,
-)
-def daily_coordination(
-    scope: RegionScope = WHOLE_PROVINCE,
-    as_of: datetime | None = None,
-    period: str | None = None,
-    skip_days_off: bool = False,
-) -> dict[str, Any] | State[Any]:
-    """Sync all agencies, check programme overlaps, dispatch handoffs, publish scorecards."""
+def coordinate(
+    scope: RegionScope, now: datetime, period: str | None, *, key: str, title: str
+) -> dict[str, Any]:
+    """Every step in order over the scope at one instant; report; raise if a step failed."""
     logger = get_run_logger()
-    # One instant for every step: a time typed without a zone is read as WIB once, here.
-    now = operator_instant(as_of)
-    skipped = day_off_state(now, skip_days_off)
-    if skipped is not None:
-        return skipped
-    day = local_date(now)
     results: dict[str, Any] = {}
     links: dict[str, str] = {}
     steps: list[tuple[str, Callable[[], State[Any]]]] = [
@@ -174,23 +160,65 @@ def daily_coordination(
     ]
     progress = cast(
         UUID,
-        create_progress_artifact(
-            0.0, key="daily-coordination-progress", description="Steps done of the daily run"
-        ),
+        create_progress_artifact(0.0, key=f"{key}-progress", description="Steps done of the run"),
     )
     failed: list[str] = []
     for i, (name, run) in enumerate(steps, start=1):
         if not _step(name, run, results, links):
             failed.append(name)
         update_progress_artifact(progress, 100.0 * i / len(steps))
-    title = f"Daily coordination · {day.isoformat()} · {scope.label()}"
     figures = daily_figures(results)
     create_markdown_artifact(
-        key="daily-coordination",
-        markdown=_markdown(title, figures, [n for n, _ in steps], failed, links),
+        key=key,
+        markdown=_markdown(
+            f"{title} · {local_date(now).isoformat()} · {scope.label()}",
+            figures,
+            [n for n, _ in steps],
+            failed,
+            links,
+        ),
         description="Steps, records synced, findings, handoffs and the worst kecamatan",
     )
     if failed:
         logger.warning("steps failed: %s", ", ".join(failed))
         raise CoordinationIncomplete(f"{len(failed)} steps failed: {', '.join(failed)}")
     return results
+
+
+@flow(
+    name="daily-coordination",
+    flow_run_name=run_name("daily-coordination"),
+    log_prints=False,
+)
+def daily_coordination(
+    scope: RegionScope = WHOLE_PROVINCE,
+    as_of: datetime | None = None,
+    period: str | None = None,
+    skip_days_off: bool = False,
+) -> dict[str, Any] | State[Any]:
+    """Sync all agencies, check programme overlaps, dispatch handoffs, publish scorecards."""
+    # One instant for every step: a time typed without a zone is read as WIB once, here.
+    now = operator_instant(as_of)
+    skipped = day_off_state(now, skip_days_off)
+    if skipped is not None:
+        return skipped
+    return coordinate(scope, now, period, key="daily-coordination", title="Daily coordination")
+
+
+class ScopeRequired(ValueError):
+    """A reconcile run names its kabupaten/kota or kecamatan; the province is the daily run."""
+
+
+@flow(name="reconcile-region", flow_run_name=run_name("reconcile-region"), log_prints=False)
+def reconcile_region(
+    scope: RegionScope, as_of: datetime | None = None, period: str | None = None
+) -> dict[str, Any]:
+    """Bring one kecamatan or kabupaten/kota up to date end to end, touching nothing else."""
+    if scope.is_province:
+        raise ScopeRequired(
+            "reconcile-region needs a kabupaten/kota or kecamatan; daily-coordination covers "
+            "the whole province"
+        )
+    return coordinate(
+        scope, operator_instant(as_of), period, key="reconcile-region", title="Reconcile"
+    )

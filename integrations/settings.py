@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, create_model
+from pydantic import Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.sources import AGENCIES
@@ -66,6 +66,23 @@ class Settings(_AgencyEndpoints):
     quarantine_alert_rate: float = Field(default=0.05, gt=0, le=1)
 
     prefect_port: int = 4200
+    # Seconds between the heartbeats every hub flow run sends (Prefect's floor is 30), and
+    # how long after the last one a run still Running is marked Crashed by the automation
+    # (`deployments/automations.py`). 60 s / 240 s: a dead run is Crashed within about four
+    # minutes, and runs beating at Prefect's own default (180 s) are not taken for dead.
+    flow_heartbeat_s: int = Field(default=60, ge=30, le=3600)
+    flow_crash_after_s: int = Field(default=240, ge=31, le=86_400)
+
+    # Quarantined payloads hold clear ids: kept this long after their last sighting, then
+    # purged by the `purge-quarantine` flow.
+    quarantine_retention_days: int = Field(default=90, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _crash_after_heartbeat(self) -> Settings:
+        # A threshold at or under the heartbeat interval would crash runs that are alive.
+        if self.flow_crash_after_s <= self.flow_heartbeat_s:
+            raise ValueError("flow_crash_after_s must be longer than flow_heartbeat_s")
+        return self
 
     def agency_endpoint(self, agency: str) -> tuple[str, str]:
         """The base URL and bearer token of an agency; ValueError for an unknown agency."""

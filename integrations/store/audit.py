@@ -16,13 +16,26 @@ from models.handoffs import (
     ChainReport,
     HandoffState,
     chain_entry,
+    entry_hash,
+    has_clear_id,
     verify_chain,
 )
 
-__all__ = ["AUDIT", "CHAIN", "HEAD", "ChainWriter", "audit_rows", "verify_audit"]
+__all__ = [
+    "AUDIT",
+    "CHAIN",
+    "HEAD",
+    "STORE_SUBJECT_PREFIX",
+    "ChainWriter",
+    "audit_rows",
+    "verify_audit",
+]
 
 CHAIN = "handoffs"
 """Name of the one global chain in audit_head."""
+
+STORE_SUBJECT_PREFIX = "store:"
+"""Subject prefix of the chain's store-maintenance rows (a handoff id is hex, never this)."""
 
 # Rows read per round trip while verifying: the chain streams, memory stays flat.
 _VERIFY_BATCH = 5000
@@ -108,6 +121,48 @@ class ChainWriter:
         if len(self._pending) >= _WRITE_BATCH:
             self._write()
         return entry
+
+    @property
+    def last_seq(self) -> int | None:
+        """Seq of the chain's last link as this writer sees it (None: the chain is empty)."""
+        return None if self._last is None else self._last.seq
+
+    def record(self, subject: str, action: str, *, actor: str, reason: str, at: datetime) -> None:
+        """Add a store-maintenance link (a quarantine purge, a revalidation) to the chain.
+
+        Not a handoff transition, so the state machine is not consulted: `subject` names
+        what was maintained ("store:quarantine"), `action` what was done ("purged"), and
+        `reason` carries counts only. The link is hashed and verified like any other.
+        """
+        if not subject.startswith(STORE_SUBJECT_PREFIX) or len(subject) > 32:
+            raise ValueError(f"a store audit subject starts with {STORE_SUBJECT_PREFIX!r}")
+        if not action or len(action) > 12 or not actor or len(reason) > 500:
+            raise ValueError("a store audit row needs an action (<= 12), an actor, a reason <= 500")
+        if has_clear_id(reason):
+            raise ValueError("a store audit reason must hold counts, never an id")
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("audit time must be timezone-aware")
+        seq = 1 if self._last is None else self._last.seq + 1
+        prev_hash = GENESIS if self._last is None else self._last.hash
+        at_utc = at.astimezone(UTC)
+        digest = entry_hash(seq, subject, None, action, actor, reason, at_utc, prev_hash)
+        entry = AuditEntry(seq, subject, None, action, actor, reason, at_utc, prev_hash, digest)
+        self._last = entry
+        self._pending.append(
+            {
+                "seq": entry.seq,
+                "handoff_id": entry.handoff_id,
+                "from_state": None,
+                "to_state": entry.to_state,
+                "actor": entry.actor,
+                "reason": entry.reason,
+                "at": entry.at,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+        )
+        if len(self._pending) >= _WRITE_BATCH:
+            self._write()
 
     def _write(self) -> None:
         if not self._pending:

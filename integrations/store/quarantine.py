@@ -1,30 +1,46 @@
-"""Quarantine: rejected records kept whole with every reason, and what is there.
+"""Quarantine: rejected records kept whole with every reason, what is there, and its purge.
 
-Replay after a fix lives in `integrations.store.replay`.
+Replay after a fix lives in `integrations.store.replay`; re-validation of stored rows
+against the current contracts in `integrations.store.revalidate`.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
+from integrations.store.audit import STORE_SUBJECT_PREFIX, ChainWriter
 from integrations.store.bulk import insert_or_count
+from integrations.store.common import chunks, to_utc
+from integrations.store.engine import write_lock
 from integrations.store.tables import QUARANTINE
 from models.identity import mask_ids_in_text
 from models.plain import AsDict
 from models.validation import Rejection
 
 __all__ = [
+    "PARTIAL_REASON",
+    "PURGE_SUBJECT",
+    "PurgeCounts",
     "QuarantineGroup",
+    "purge_quarantine",
     "quarantine",
     "quarantine_summary",
     "quarantine_totals",
 ]
+
+
+PARTIAL_REASON = "revalidated_partial"
+"""Reason code of a stored record re-validated without the fields kept only as tokens.
+
+Its payload lacks those fields, so replay leaves it alone; a full re-sync reads it again.
+"""
 
 
 def reasons_json(rejection: Rejection) -> str:
@@ -162,3 +178,76 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
+
+
+# --- retention: quarantined payloads hold clear ids, so they are not kept for ever ----------
+
+PURGE_SUBJECT = f"{STORE_SUBJECT_PREFIX}quarantine"
+"""Subject of the purge's rows in the audit chain."""
+
+
+@dataclass(slots=True)
+class PurgeCounts(AsDict):
+    """Outcome of one quarantine purge: counts per source and status, never a record."""
+
+    cutoff: datetime
+    retention_days: int
+    dry_run: bool
+    purged: int = 0
+    by_source: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)
+    audit_seq: int | None = None
+
+
+def _purge_reason(counts: PurgeCounts) -> str:
+    sources = ", ".join(f"{name} {n}" for name, n in sorted(counts.by_source.items()))
+    statuses = ", ".join(f"{name} {n}" for name, n in sorted(counts.by_status.items()))
+    text = (
+        f"purged {counts.purged} quarantined records last seen before "
+        f"{counts.cutoff.isoformat(timespec='seconds')} (retention {counts.retention_days} "
+        f"days); by source: {sources}; by status: {statuses}"
+    )
+    return text[:500]
+
+
+def purge_quarantine(
+    engine: Engine,
+    *,
+    now: datetime,
+    retention_days: int,
+    dry_run: bool = False,
+    actor: str = "hub:purge-quarantine",
+) -> PurgeCounts:
+    """Delete quarantine rows last seen more than `retention_days` ago, with one audit row.
+
+    Every status goes (open, replayed): each row keeps its payload, clear ids included. A
+    row sighted again since (a sync re-quarantined it) has a fresh `last_seen` and stays.
+    One transaction: the audit row (counts only) commits with the deletion, and a run with
+    nothing to purge writes none, so a second run changes nothing. `dry_run` only counts.
+    """
+    if retention_days < 1:
+        raise ValueError("retention_days must be at least 1")
+    cutoff = to_utc(now, "the purge's time") - timedelta(days=retention_days)
+    counts = PurgeCounts(cutoff=cutoff, retention_days=retention_days, dry_run=dry_run)
+    q = QUARANTINE
+    due = q.c.last_seen < cutoff
+    with write_lock(engine), engine.begin() as conn:
+        # The chain's head lock first: it also makes SQLite's transaction a writer, so no
+        # sighting can move a counted row's last_seen before it is deleted.
+        chain = None if dry_run else ChainWriter(conn)
+        stmt = select(q.c.id, q.c.source, q.c.status).where(due).order_by(q.c.id)
+        if not dry_run:
+            stmt = stmt.with_for_update()
+        rows = conn.execute(stmt).all()
+        for row in rows:
+            counts.by_source[row.source] += 1
+            counts.by_status[row.status] += 1
+        counts.purged = len(rows)
+        if dry_run or chain is None or not rows:
+            return counts
+        for ids in chunks([row.id for row in rows]):
+            conn.execute(delete(q).where(q.c.id.in_(list(ids))))
+        chain.record(PURGE_SUBJECT, "purged", actor=actor, reason=_purge_reason(counts), at=now)
+        chain.flush()
+        counts.audit_seq = chain.last_seq
+    return counts

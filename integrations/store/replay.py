@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, bindparam, select, update
+from sqlalchemy import Engine, RowMapping, bindparam, literal, select, update
 
 from integrations.store.engine import write_lock
 from integrations.store.pages import write_rows
-from integrations.store.quarantine import reasons_json
+from integrations.store.quarantine import PARTIAL_REASON, reasons_json
 from integrations.store.tables import QUARANTINE
 from models.plain import AsDict
 from models.prepared import PreparedPage
@@ -35,15 +35,31 @@ class ReplayCounts(AsDict):
     reasons: Counter[str] = field(default_factory=Counter)
 
 
-def _open_batches(engine: Engine, source: str, batch: int) -> Iterator[list[RowMapping]]:
+def _open_batches(
+    engine: Engine, source: str, batch: int, reason: str | None = None
+) -> Iterator[list[RowMapping]]:
     q = QUARANTINE
     last = 0
+    # One reason key among the row's comma-separated ones, matched whole.
+    only = (
+        [literal(",").concat(q.c.reason_codes).concat(",").contains(f",{reason},", autoescape=True)]
+        if reason
+        else []
+    )
     while True:
         with engine.connect() as conn:
             rows = list(
                 conn.execute(
                     select(q.c.id, q.c.payload)
-                    .where(q.c.source == source, q.c.status == "open", q.c.id > last)
+                    .where(
+                        q.c.source == source,
+                        q.c.status == "open",
+                        q.c.id > last,
+                        # Moved by re-validation without their token-kept fields: nothing
+                        # to replay them from (a full re-sync reads them again).
+                        ~q.c.reason_codes.contains(PARTIAL_REASON, autoescape=True),
+                        *only,
+                    )
                     .order_by(q.c.id)
                     .limit(batch)
                 ).mappings()
@@ -55,13 +71,24 @@ def _open_batches(engine: Engine, source: str, batch: int) -> Iterator[list[RowM
 
 
 def replay_quarantined(
-    engine: Engine, source: str, *, key: bytes, now: datetime, batch: int = 500
+    engine: Engine,
+    source: str,
+    *,
+    key: bytes,
+    now: datetime,
+    batch: int = 500,
+    reason: str | None = None,
 ) -> ReplayCounts:
     """Re-validate a source's open quarantine; write what is valid now, refresh the rest.
 
+    With `reason` (a reason key such as `members.nik:nik_invalid`) only the records held
+    for that reason are replayed.
+
     Valid records go through the source's row writes (newer wins, decisions insert-only)
     and their quarantine rows become `replayed`; still-invalid ones stay `open` with their
-    reasons as validated today. Each batch commits on its own, so a rerun resumes.
+    reasons as validated today. Records re-validation moved without their token-kept
+    fields are not examined and stay `open`. Each batch commits on its own, so a rerun
+    resumes.
     """
     if batch < 1:
         raise ValueError("batch must be at least 1")
@@ -73,7 +100,7 @@ def replay_quarantined(
         .where(q.c.id == bindparam("qid"))
         .values(reason_codes=bindparam("codes"), reasons=bindparam("why"))
     )
-    for rows in _open_batches(engine, source, batch):
+    for rows in _open_batches(engine, source, batch, reason):
         valid = PreparedPage()
         replayed: list[int] = []
         invalid: list[dict[str, Any]] = []

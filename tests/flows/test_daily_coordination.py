@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +17,11 @@ from sqlalchemy import func, select
 from deployments.coordination_truth import check_scores, store_figures
 from deployments.demo import DEMO_START
 from deployments.run_audit import audit_flow_tree
-from flows.daily_coordination import daily_coordination
+from flows.daily_coordination import daily_coordination, reconcile_region
 from integrations.settings import AGENCIES, get_settings
 from integrations.store.engine import get_engine
 from integrations.store.outbox import DELIVERY
-from integrations.store.tables import HANDOFF
+from integrations.store.tables import ENROLMENT, HANDOFF, HOUSEHOLD
 from models.handoffs import HandoffKind
 from models.scope import RegionScope
 from models.wilayah import get_region_registry
@@ -209,3 +210,43 @@ def test_a_run_for_one_kabupaten_leaves_the_others_untouched_and_keeps_one_clock
     assert scoped.parent == data_dir / "scorecards" / "2026-11-11" / "scope-35.07"
     codes = {line.split(",")[0] for line in scoped.read_text(encoding="utf-8-sig").splitlines()[1:]}
     assert codes and all(code.startswith("35.07.") for code in codes), codes
+
+
+@pytest.mark.slow
+def test_a_reconcile_of_one_kecamatan_changes_nothing_outside_it(sandbox: httpx.Client) -> None:
+    kabupaten = RegionScope(kabupaten=["35.07"])
+    first = daily_coordination(scope=kabupaten, as_of=DEMO_START, return_state=True)
+    assert first.is_completed(), first.message
+    handoffs = _rows(HANDOFF)
+    target = Counter(r["kecamatan_code"] for r in handoffs.values()).most_common(1)[0][0]
+    outside = HANDOFF.c.kecamatan_code != target
+    before = {
+        "handoff": _rows(HANDOFF, outside),
+        "household": _rows(HOUSEHOLD, HOUSEHOLD.c.kecamatan_code != target),
+        "enrolment": _rows(ENROLMENT, ENROLMENT.c.kecamatan_code != target),
+    }
+    before["delivery"] = _rows(DELIVERY, DELIVERY.c.handoff_id.in_(list(before["handoff"])))
+
+    # Eight days on the registry has changed and the offices have answered: a reconcile of
+    # the one kecamatan syncs, checks, dispatches and scores there and nowhere else.
+    sandbox.post("/_admin/clock", json={"advance_days": 8}).raise_for_status()
+    state = reconcile_region(
+        scope=RegionScope(kecamatan=[target]),
+        as_of=DEMO_START + timedelta(days=8),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    steps = state.result()
+    assert steps["sync-registry"]["totals"]["registry.households"]["fetched"] > 0
+    assert steps["sync-registry"]["partitions"] == 1
+    assert steps["kecamatan-scorecard"]["kecamatan"] == 1
+
+    after_handoffs = _rows(HANDOFF, outside)
+    assert {hid: after_handoffs[hid] for hid in before["handoff"]} == before["handoff"]
+    # New handoffs outside may only come from a finding that also involves the kecamatan.
+    mine = {r["subject_token"] for r in _rows(HANDOFF, ~outside).values()}
+    new = {hid: r for hid, r in after_handoffs.items() if hid not in before["handoff"]}
+    assert {r["subject_token"] for r in new.values()} <= mine
+    assert _rows(HOUSEHOLD, HOUSEHOLD.c.kecamatan_code != target) == before["household"]
+    assert _rows(ENROLMENT, ENROLMENT.c.kecamatan_code != target) == before["enrolment"]
+    assert _rows(DELIVERY, DELIVERY.c.handoff_id.in_(list(before["handoff"]))) == before["delivery"]
