@@ -54,6 +54,8 @@ _SEPARATORS = re.compile(r"[\s.\-]")
 # What a spreadsheet shows after turning a 16-digit id into a float: 3.5780801E+15, 3,57E15.
 _SCIENTIFIC = re.compile(r"[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
 _DIGITS16 = re.compile(r"[0-9]{16}")
+# Control characters but tab and line breaks, which a spreadsheet cell copied whole brings.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ID_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
 HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
 """A hex digest (token, key, hash): 32+ hex characters, at least one a letter."""
@@ -138,6 +140,10 @@ def normalise_id(value: object, *, label: str = "NIK/No. KK") -> str:
         raise IdFormatError(Issue("not_text", f"{label} must be text, got {type(value).__name__}"))
     if len(value) == 16 and value.isascii() and value.isdigit():
         return value  # the common case: already 16 plain digits
+    if _CONTROL.search(value):
+        # str.strip() and the separator rule would drop them silently: a control character
+        # (NUL included) other than layout whitespace means the value was corrupted.
+        raise IdFormatError(Issue("control_character", f"{label} contains a control character"))
     stripped = value.strip()
     if _SCIENTIFIC.fullmatch(stripped.replace(" ", "")):
         raise IdFormatError(

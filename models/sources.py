@@ -198,7 +198,7 @@ def prepare_page(source: str, records: Sequence[Any], key: bytes, now: datetime)
     worker processes while the parent fetches the next page and writes the previous one.
     """
     spec = source_spec(source)
-    batch = validate_batch(records, spec.contract)
+    batch = validate_batch(records, spec.contract, now=now)
     page = PreparedPage(
         rejected=[
             dataclasses.replace(rej, reasons=tuple(_refine(r) for r in rej.reasons))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -259,6 +260,21 @@ class SandboxConfig(BaseModel):
     coordination: CoordinationConfig = Field(default_factory=CoordinationConfig)
     tokens: dict[str, str] = Field(default_factory=_default_tokens)
     admin_token: str = DEFAULT_ADMIN_TOKEN
+    # False: no deliberately broken record anywhere (both `bad_rate`s read as 0), so every
+    # served record keeps to its wire contract, e.g. to check responses against the document.
+    bad_records: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_bad_records(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("bad_records", True) is not False:
+            return data
+        out = dict(data)
+        for key, model in (("registry", RegistryDataConfig), ("coordination", CoordinationConfig)):
+            given = out.get(key)
+            base = given if isinstance(given, model) else model.model_validate(given or {})
+            out[key] = base.model_copy(update={"bad_rate": 0.0})
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> SandboxConfig:

@@ -1,52 +1,48 @@
-"""Opaque page cursors: urlsafe base64 of a small JSON naming the next record's position."""
+"""Page cursors: the collection and the serving position of the next page's first record.
+
+A cursor reads `<collection>.<segment>.<index>.<slot>` (decimal numbers, no leading zeros):
+clients pass it back unchanged and never build one. It names a position in the
+collection's (updated_at, id) order, which every filter of the collection shares, so a
+cursor resumes any query of its collection; one of another collection is refused. Every
+string that matches `cursor_pattern(collection)` is a cursor of that collection.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import re
 
 from sandbox.registry_data import Position
 
-__all__ = ["CursorError", "decode_cursor", "encode_cursor"]
+__all__ = ["CursorError", "cursor_pattern", "decode_cursor", "encode_cursor"]
 
-_VERSION = 1
+# Up to 18 digits: every position part stays below 2**62.
+_NUMBER = r"(0|[1-9][0-9]{0,17})"
+_COLLECTION = re.compile(r"[a-z]+(-[a-z]+)*")
 
 
 class CursorError(ValueError):
-    """A cursor that is malformed or was issued for another collection or filter."""
+    """A cursor that is malformed or was issued for another collection."""
 
 
-def encode_cursor(collection: str, kecamatan: str | None, position: Position) -> str:
-    """The cursor of the page starting at `position` of a collection (and filter)."""
-    payload = {
-        "v": _VERSION,
-        "c": collection,
-        "k": kecamatan,
-        "p": [position.segment, position.index, position.slot],
-    }
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def cursor_pattern(collection: str) -> str:
+    """The regular expression (anchored, ECMA and Python alike) of a collection's cursors."""
+    # Collection names are lower-case words joined by hyphens: nothing to escape.
+    if _COLLECTION.fullmatch(collection) is None:
+        raise ValueError(f"not a collection name: {collection!r}")
+    return rf"^{collection}\.{_NUMBER}\.{_NUMBER}\.{_NUMBER}$"
 
 
-def decode_cursor(token: str, collection: str, kecamatan: str | None) -> Position:
-    """The position a cursor points at; CursorError if it is not one of ours for this query."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise CursorError("cursor is not a cursor issued by this API") from exc
-    if not isinstance(payload, dict) or payload.get("v") != _VERSION:
-        raise CursorError("cursor is not a cursor issued by this API")
-    if payload.get("c") != collection:
-        raise CursorError(f"cursor was issued for another collection, not {collection}")
-    if payload.get("k") != kecamatan:
-        raise CursorError("cursor was issued for another kecamatan filter")
-    pos = payload.get("p")
-    if (
-        not isinstance(pos, list)
-        or len(pos) != 3
-        or not all(type(x) is int and 0 <= x < 1 << 62 for x in pos)
-    ):
-        raise CursorError("cursor position is malformed")
-    return Position(pos[0], pos[1], pos[2])
+def encode_cursor(collection: str, position: Position) -> str:
+    """The cursor of the page of `collection` starting at `position`."""
+    return f"{collection}.{position.segment}.{position.index}.{position.slot}"
+
+
+def decode_cursor(token: str, collection: str) -> Position:
+    """The position a cursor points at; CursorError if it is not a cursor of `collection`."""
+    match = re.fullmatch(cursor_pattern(collection)[1:-1], token)
+    if match is None:
+        if token.startswith(f"{collection}."):
+            raise CursorError("cursor is not a cursor issued by this API")
+        raise CursorError(f"cursor is not a cursor of {collection}")
+    segment, index, slot = (int(part) for part in match.groups())
+    return Position(segment, index, slot)

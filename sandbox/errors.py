@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -11,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-__all__ = ["JSON", "BadCursor", "Unauthorized", "error_response", "install_error_handlers"]
+__all__ = ["JSON", "Unauthorized", "error_response", "install_error_handlers", "printable"]
 
 JSON = "application/json"
 
@@ -20,8 +21,23 @@ class Unauthorized(Exception):
     """Missing or wrong bearer token."""
 
 
-class BadCursor(Exception):
-    """A cursor this API did not issue for this query."""
+# Control characters (Unicode Cc) and lone surrogates, which the ErrorBody's text refuses.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text with each control character or lone surrogate spelled as an escape (\\x85)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
 
 
 def error_response(
@@ -32,8 +48,12 @@ def error_response(
     fields: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A JSON error answer in the shape of models.contracts.common.ErrorBody."""
-    body = {"error": error, "detail": detail, "fields": fields or []}
+    """A JSON error answer in the shape of models.contracts.common.ErrorBody.
+
+    Field locations may echo what the client sent (a body's keys): control characters are
+    escaped so the answer keeps to the ErrorBody's text rules.
+    """
+    body = _clean({"error": error, "detail": detail, "fields": fields or []})
     return Response(json.dumps(body).encode(), status_code=status, media_type=JSON, headers=headers)
 
 
@@ -44,10 +64,6 @@ async def _unauthorized(request: Request, exc: Exception) -> Response:
         "a valid 'Authorization: Bearer <token>' header is required",
         headers={"WWW-Authenticate": "Bearer"},
     )
-
-
-async def _bad_cursor(request: Request, exc: Exception) -> Response:
-    return error_response(400, "bad_cursor", str(exc))
 
 
 async def _validation(request: Request, exc: Exception) -> Response:
@@ -77,6 +93,5 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error answer of the app an ErrorBody."""
     app.add_exception_handler(Unauthorized, _unauthorized)
-    app.add_exception_handler(BadCursor, _bad_cursor)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)

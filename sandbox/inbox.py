@@ -102,6 +102,9 @@ def _wire(when: datetime) -> str:
     return when.astimezone(WIB).isoformat(timespec="milliseconds")
 
 
+_PLANNING_HORIZON = timedelta(days=366)
+
+
 def _at(day: date, hour: int, minute: int) -> datetime:
     return datetime.combine(day, time(hour, 0), WIB) + timedelta(minutes=minute)
 
@@ -170,7 +173,9 @@ class Inbox:
         cal = self.calendar
         r = self._decision.rng(_office_hash(f"{delivery.handoff_id}|{delivery.office}"))
         day = received.astimezone(WIB).date()
-        due = delivery.due_date
+        # Offices plan at most a year ahead: any due date is valid on the wire, but one in a
+        # far year must neither overflow the calendar nor walk it day by day.
+        due = min(delivery.due_date, day + _PLANNING_HORIZON)
         if profile == "late":
             ack_day = cal.add_workdays(max(due, day), 1 + int(r.random() * 3))
             final_day = cal.add_workdays(ack_day, 1 + int(r.random() * 3))

@@ -11,20 +11,26 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from models.contracts.common import ErrorBody, Page
-from models.wilayah import KodeKecamatan
 from sandbox.auth import bearer_auth
 from sandbox.coordination_data import Pager
-from sandbox.cursor import CursorError, decode_cursor, encode_cursor
-from sandbox.errors import JSON, BadCursor, error_response
+from sandbox.cursor import encode_cursor
+from sandbox.errors import JSON, error_response
 from sandbox.faults import DroppedResponse, Fault, truncated_response
+from sandbox.read_query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueryError,
+    ReadQuery,
+    parse_read_query,
+    read_parameters,
+)
 from sandbox.state import SandboxState
 from sandbox.stats import OUTCOME_KEY
 
@@ -33,10 +39,6 @@ __all__ = [
     "ERRORS",
     "MAX_LIMIT",
     "Collection",
-    "Cursor",
-    "Kecamatan",
-    "Limit",
-    "UpdatedSince",
     "add_page_route",
     "agency_router",
     "fault_before",
@@ -48,36 +50,33 @@ __all__ = [
     "server_error",
 ]
 
-DEFAULT_LIMIT = 500
-MAX_LIMIT = 5000
+UNAUTHORIZED: dict[str, Any] = {
+    "model": ErrorBody,
+    "description": "Missing or wrong bearer token (`unauthorized`).",
+    "headers": {
+        "WWW-Authenticate": {"description": "The scheme to use", "schema": {"type": "string"}}
+    },
+}
+"""The 401 answer of every agency route."""
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid cursor (`bad_cursor`)."},
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+    400: {
+        "model": ErrorBody,
+        "description": "Malformed cursor or one of another collection (`bad_cursor`).",
+    },
+    401: UNAUTHORIZED,
     422: {"model": ErrorBody, "description": "Invalid parameter; `fields` lists each one."},
     429: {
         "model": ErrorBody,
-        "description": "Rate limited; wait `Retry-After` seconds.",
+        "description": "Rate limited (`rate_limited`); wait `Retry-After` seconds.",
         "headers": {
             "Retry-After": {"description": "Seconds to wait", "schema": {"type": "number"}}
         },
     },
-    500: {"model": ErrorBody, "description": "Transient server error; retry."},
-    503: {"model": ErrorBody, "description": "Transient unavailability; retry."},
+    500: {"model": ErrorBody, "description": "Transient server error (`internal_error`); retry."},
+    503: {"model": ErrorBody, "description": "Transient unavailability (`unavailable`); retry."},
 }
-
-UpdatedSince = Annotated[
-    AwareDatetime | None,
-    Query(description="Only records with updated_at >= this instant (ISO 8601 with offset)."),
-]
-Cursor = Annotated[
-    str | None, Query(description="Opaque next_cursor of the previous page of the same query.")
-]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Records per page.")]
-Kecamatan = Annotated[
-    KodeKecamatan | None,
-    Query(description="Only records of this kecamatan (35.xx.yy); absent: whole province."),
-]
+"""The error answers of every read route (faults add 429, 500 and 503)."""
 
 
 def _retry_after(seconds: float) -> str:
@@ -116,24 +115,21 @@ async def serve_page(
     agency: str,
     collection: str,
     pager: Pager,
-    updated_since: datetime | None,
-    cursor: str | None,
-    limit: int,
-    kecamatan: str | None,
+    query: ReadQuery,
 ) -> Response:
     """One page of a collection, with the agency's faults applied."""
     fault, aux = await state.inject(agency)
     early = fault_before(state, agency, fault, aux)
     if early is not None:
         return early
-    after = None
-    if cursor is not None:
-        try:
-            after = decode_cursor(cursor, collection, kecamatan)
-        except CursorError as exc:
-            raise BadCursor(str(exc)) from None
-    records, nxt = pager(since=updated_since, after=after, kecamatan=kecamatan, limit=limit)
-    next_cursor = None if nxt is None else encode_cursor(collection, kecamatan, nxt)
+    try:
+        after = query.position(collection)
+    except QueryError as exc:
+        return error_response(400, exc.kind, exc.msg)
+    records, nxt = pager(
+        since=query.updated_since, after=after, kecamatan=query.kecamatan, limit=query.limit
+    )
+    next_cursor = None if nxt is None else encode_cursor(collection, nxt)
     body = json.dumps(
         {"data": records, "next_cursor": next_cursor}, ensure_ascii=False, separators=(",", ":")
     ).encode()
@@ -161,16 +157,14 @@ def page_endpoint(
 ) -> Callable[..., Awaitable[Response]]:
     """The GET endpoint serving one collection's pages through `serve_page`."""
 
-    async def read(
-        request: Request,
-        updated_since: UpdatedSince = None,
-        cursor: Cursor = None,
-        limit: Limit = DEFAULT_LIMIT,
-        kecamatan: Kecamatan = None,
-    ) -> Response:
-        return await serve_page(
-            state, request, agency, collection, pager, updated_since, cursor, limit, kecamatan
-        )
+    async def read(request: Request) -> Response:
+        try:
+            query = parse_read_query(request.query_params)
+        except QueryError as exc:
+            return error_response(
+                exc.status, "validation_error", "the request has invalid fields", fields=[exc.field]
+            )
+        return await serve_page(state, request, agency, collection, pager, query)
 
     return read
 
@@ -198,6 +192,7 @@ def add_page_route(
         description=description,
         name=name,
         responses={200: {"model": page_model, "description": f"One page of {page_of}."}},
+        openapi_extra={"parameters": read_parameters(collection)},
     )
 
 

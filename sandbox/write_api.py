@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar, get_args
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from models.contracts.common import ErrorBody
+from models.plausibility import CLOCK_SKEW, REGISTRY_EPOCH, RecordTime
 from sandbox.errors import JSON, error_response
 from sandbox.faults import DroppedResponse, Fault, truncated_response
 from sandbox.idempotency import Accepted, Conflict, IdempotencyLog
@@ -29,24 +31,60 @@ from sandbox.stats import OUTCOME_KEY
 
 __all__ = [
     "IDEMPOTENCY_KEY",
+    "IDEMPOTENCY_KEY_PATTERN",
     "WRITE_ERRORS",
     "add_write_route",
     "body_schema",
+    "record_time_pattern",
     "serve_write",
     "write_route",
 ]
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
+"""An idempotency key: 1-255 visible ASCII characters (no space)."""
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN[1:-1])
 
 M = TypeVar("M", bound=BaseModel)
 
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **{k: v for k, v in ERRORS.items() if k != 400},
-    400: {"model": ErrorBody, "description": "Missing or malformed `Idempotency-Key`."},
-    409: {"model": ErrorBody, "description": "The key was first used with another body."},
-    422: {"model": ErrorBody, "description": "Invalid body; `fields` lists each error."},
+    400: {
+        "model": ErrorBody,
+        "description": (
+            "Missing (`idempotency_key_required`) or malformed (`bad_idempotency_key`) "
+            "`Idempotency-Key`."
+        ),
+    },
+    409: {
+        "model": ErrorBody,
+        "description": "The key was first used with another body (`idempotency_conflict`).",
+    },
+    422: {
+        "model": ErrorBody,
+        "description": "Body not JSON or invalid (`validation_error`); `fields` lists each error.",
+    },
 }
+
+
+def _keyed_map(node: dict[str, Any]) -> dict[str, Any]:
+    # pydantic writes dict[Key, Value] with a constrained key as `patternProperties`, which
+    # leaves keys that miss the pattern unconstrained; the model refuses them, so the
+    # document says so: every name must match, every value is a Value.
+    patterns = node.get("patternProperties")
+    if (
+        node.get("type") != "object"
+        or not isinstance(patterns, dict)
+        or len(patterns) != 1
+        or "additionalProperties" in node
+        or "properties" in node
+    ):
+        return node
+    ((pattern, value),) = patterns.items()
+    out = {k: v for k, v in node.items() if k != "patternProperties"}
+    out["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+    out["additionalProperties"] = value
+    return out
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -54,19 +92,62 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in node.items()}
+        return _keyed_map({k: _inline(v, defs) for k, v in node.items()})
     if isinstance(node, list):
         return [_inline(v, defs) for v in node]
     return node
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+def record_time_pattern(today: date) -> str:
+    """The ISO times a `RecordTime` surely accepts on `today` (UTC): the document's window.
+
+    JSON Schema has no date bounds, so the window (`REGISTRY_EPOCH` up to the validation
+    time plus `CLOCK_SKEW`) is spelled as the days it holds whatever the zone: from the
+    year after the epoch's up to the day before `today`. The document keeps this window as
+    time passes; the contract's grows, so every time the document allows stays accepted.
+    """
+    first_year = REGISTRY_EPOCH.year + 1
+    last = today - timedelta(days=1)
+    days = r"(0[1-9]|[12][0-9]|3[01])"
+    years = "|".join(str(y) for y in range(first_year, last.year))
+    spans = [f"({years})-(0[1-9]|1[0-2])-{days}"] if years else []
+    if last.month > 1:
+        months = "|".join(f"{m:02d}" for m in range(1, last.month))
+        spans.append(f"{last.year}-({months})-{days}")
+    upto = "|".join(f"{d:02d}" for d in range(1, last.day + 1))
+    spans.append(f"{last.year}-{last.month:02d}-({upto})")
+    hour = r"([01][0-9]|2[0-3])"
+    clock = rf"T{hour}:[0-5][0-9]:[0-5][0-9](\.[0-9]{{1,6}})?(Z|[+-]{hour}:[0-5][0-9])"
+    return f"^({'|'.join(spans)}){clock}$"
+
+
+def _windowed(model: type[BaseModel], schema: dict[str, Any], today: date) -> None:
+    # Record times carry a window the JSON schema of their type cannot state.
+    window = get_args(RecordTime)[1:]
+    properties = schema.get("properties", {})
+    for name, field in model.model_fields.items():
+        node = properties.get(name)
+        if node is None:
+            continue
+        if any(any(m is w for w in window) for m in field.metadata):
+            node["pattern"] = record_time_pattern(today)
+            node["description"] = (
+                f"ISO 8601 time with a zone, from {REGISTRY_EPOCH.isoformat()} up to now "
+                f"plus {CLOCK_SKEW.days} day (the pattern spells the surely valid days)."
+            )
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            _windowed(field.annotation, node, today)
+
+
+def body_schema(model: type[BaseModel], today: date | None = None) -> dict[str, Any]:
     """The OpenAPI request body of a write route, with nested models inlined."""
     schema = model.model_json_schema()
     defs = schema.pop("$defs", {})
+    inlined = _inline(schema, defs)
+    _windowed(model, inlined, today or datetime.now(UTC).date())
     return {
         "required": True,
-        "content": {"application/json": {"schema": _inline(schema, defs)}},
+        "content": {"application/json": {"schema": inlined}},
     }
 
 
@@ -88,12 +169,19 @@ def write_route(
                     "name": IDEMPOTENCY_KEY,
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string", "maxLength": 255},
+                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
                     "description": key_means,
                 }
             ],
         },
     }
+
+
+def _json_number(text: str) -> int | float:
+    # JSON Schema counts 2.0 as the integer 2, and the document is JSON Schema: a number
+    # without a fraction reads as an int (a float field takes an int as well).
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 def _fields(exc: ValidationError) -> list[dict[str, Any]]:
@@ -134,7 +222,7 @@ async def serve_write(
         )
     raw = await request.body()
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_float=_json_number)
     except (ValueError, UnicodeDecodeError):
         return error_response(
             422,

@@ -1,4 +1,7 @@
-"""Dialect-aware bulk writes: newer-wins upserts, insert-only, sightings, plain upserts."""
+"""Dialect-aware bulk writes: newer-wins upserts, insert-only, sightings, plain upserts.
+
+Also the one bulk read the writes need: the stored rows of a batch's keys (`stored_rows`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -205,3 +208,27 @@ def insert_new(
         return 0
     # A key repeated within the batch is inserted once: its first row wins, as row by row.
     return _write(conn, _insert_new_stmt(conn.dialect.name, table, tuple(key)), list(rows))
+
+
+# Well under SQLite's and PostgreSQL's bound-parameter limits, one round trip per page.
+_READ_CHUNK = 500
+
+
+def stored_rows(
+    conn: Connection,
+    table: Table,
+    column: str,
+    values: Sequence[Any],
+    *,
+    columns: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The stored rows whose `column` is one of `values` (every column, or those named)."""
+    if not values:
+        return []
+    selected = [table.c[c] for c in columns] if columns else list(table.columns)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(values), _READ_CHUNK):
+        part = list(values[start : start + _READ_CHUNK])
+        result = conn.execute(select(*selected).where(table.c[column].in_(part)))
+        out.extend(dict(row._mapping) for row in result)
+    return out

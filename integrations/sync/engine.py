@@ -8,19 +8,25 @@ the settings' defaults; the Prefect tasks in `tasks.sync` wrap it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from integrations.agencies.client import AgencyClient, FetchedPage
 from integrations.settings import get_settings
+from integrations.store.bulk import stored_rows
 from integrations.store.cursors import CursorState, load_cursor
 from integrations.store.engine import write_lock
 from integrations.store.pages import PageCounts, write_source_page
+from integrations.store.tables import table_of
 from integrations.sync.prefetch import prefetch
 from integrations.sync.workers import ordered_map, tune_collector_for_bulk
+from models.prepared import PreparedPage
 from models.sources import SourceSpec, prepare_page, source_spec
+from models.validation import Rejection, conflict_rejection
 
 __all__ = ["ALL", "PageWriter", "stream_source", "sync_source"]
 
@@ -83,26 +89,173 @@ def stream_source(
             if not state.in_pass:
                 state.start_pass(full=full)
             plans.append((kec, state))
-    jobs = (
-        ((state, page.next_cursor), (spec.name, page.records, key, datetime.now(UTC)))
-        for state, page in prefetch(_pages(client, spec.collection, plans, limit))
-    )
+
+    def jobs() -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        for state, page in prefetch(_pages(client, spec.collection, plans, limit)):
+            read_at = datetime.now(UTC)
+            # The records and their reading time stay with the page: a record contradicting
+            # a stored one of the same id and version is only found at write time.
+            yield (
+                (state, page.next_cursor, page.records, read_at),
+                (spec.name, page.records, key, read_at),
+            )
+
     counts = PageCounts()
-    results = ordered_map(prepare_page, jobs, processes=processes)
+    results = ordered_map(prepare_page, jobs(), processes=processes)
     # Pages are committed in groups of about `group_records` records: each group's rows and
     # the cursors of its pages commit together, so a crash resumes after the last group, and
     # indexes on random tokens are written once per group instead of once per page.
     while True:
         with write_lock(engine), engine.begin() as conn:
             pending = 0
-            for (state, next_cursor), prepared in results:
-                page = write(conn, spec.name, prepared, state, next_cursor, now=datetime.now(UTC))
+            for (state, next_cursor, records, read_at), prepared in results:
+                checked = without_conflicts(conn, spec, prepared, records, key, read_at)
+                page = write(conn, spec.name, checked, state, next_cursor, now=datetime.now(UTC))
                 counts.add(page)
                 pending += page.fetched
                 if pending >= group_records:
                     break
             else:
                 return counts
+
+
+# Columns the hub sets itself: a stored row that differs only there is the same record.
+_HUB_COLUMNS = frozenset({"synced_at", "applied_at", "outcome"})
+
+
+def _plain(value: Any) -> Any:
+    # SQLite gives back naive UTC times, PostgreSQL aware ones, the page aware UTC ones.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _content(row: dict[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(_plain(row.get(c)) for c in columns)
+
+
+def _valid_positions(
+    page: PreparedPage, records: Sequence[Any], ids: set[str]
+) -> dict[str, list[int]]:
+    """Positions in `records` of the valid records with one of `ids`, in serving order.
+
+    The n-th row with an id was built from the n-th valid record with that id.
+    """
+    rejected = {rej.payload_hash for rej in page.rejected if rej.record_id in ids}
+    out: dict[str, list[int]] = {}
+    for j, raw in enumerate(records):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        if rid in ids and Rejection(None, (), raw).payload_hash not in rejected:
+            out.setdefault(rid, []).append(j)
+    return out
+
+
+def without_conflicts(
+    conn: Connection,
+    spec: SourceSpec,
+    page: PreparedPage,
+    records: Sequence[Any],
+    key: bytes,
+    read_at: datetime,
+) -> PreparedPage:
+    """The page without records that contradict a stored record of the same id and version.
+
+    A record whose id and `updated_at` are stored, or earlier on the page, with other
+    content (its own row or its child rows) is quarantined (`duplicate_conflict`) instead of
+    being dropped unseen by the newer-wins write, which keeps the first version; the page is
+    then prepared again without it, so each record keeps its own child rows.
+    """
+    rows = page.rows
+    if not rows:
+        return page
+    ids = [row["id"] for row in rows]
+    distinct = list(dict.fromkeys(ids))
+    table = table_of(spec.table)
+    versions = {
+        r["id"]: _plain(r["updated_at"])
+        for r in stored_rows(conn, table, "id", distinct, columns=("id", "updated_at"))
+    }
+    same = {
+        row["id"]
+        for row in rows
+        if row["id"] in versions and versions[row["id"]] == _plain(row["updated_at"])
+    }
+    repeated = {i for i, n in Counter(ids).items() if n > 1} if len(distinct) < len(ids) else set()
+    if not same and not repeated:
+        return page
+    columns = sorted(set(rows[0]) - _HUB_COLUMNS)
+    child = table_of(spec.children) if spec.children is not None else None
+    kid_columns = sorted(set(page.children[0]) - _HUB_COLUMNS) if page.children else []
+
+    def kids_of(children: Sequence[dict[str, Any]], wanted: set[str]) -> dict[str, frozenset[Any]]:
+        grouped: dict[str, set[tuple[Any, ...]]] = {}
+        for c in children:
+            if c[spec.child_key] in wanted:
+                grouped.setdefault(c[spec.child_key], set()).add(_content(c, kid_columns))
+        return {k: frozenset(v) for k, v in grouped.items()}
+
+    # What each candidate row holds: its own row and its child rows. A record whose id is
+    # on the page once owns the page's child rows of that id; repeats (rare) cannot be told
+    # apart in the page, so each is prepared alone.
+    once = same - repeated
+    page_kids = kids_of(page.children, once) if child is not None else {}
+    positions = _valid_positions(page, records, repeated) if repeated else {}
+    alone: dict[int, tuple[Any, ...]] = {}
+    for rid in repeated:
+        for j in positions.get(rid, []):
+            single = prepare_page(spec.name, [records[j]], key, read_at)
+            if single.rows:
+                solo = single.rows[0]
+                alone[j] = (_content(solo, columns), kids_of(single.children, {rid}).get(rid))
+
+    seen: dict[str, tuple[Any, Any]] = {}
+    if same:
+        stored_kids = (
+            kids_of(stored_rows(conn, child, spec.child_key, sorted(same)), same)
+            if child is not None
+            else {}
+        )
+        for stored in stored_rows(conn, table, "id", sorted(same)):
+            rid = stored["id"]
+            seen[rid] = (
+                _plain(stored["updated_at"]),
+                (_content(stored, columns), stored_kids.get(rid)),
+            )
+    for rid, version in versions.items():
+        # A stored newer version: older rows on the page are not written, nothing to compare.
+        seen.setdefault(rid, (version, None))
+
+    dropped: set[int] = set()
+    occurrence: Counter[str] = Counter()
+    for row in rows:
+        rid = row["id"]
+        k = occurrence[rid]
+        occurrence[rid] += 1
+        if rid in repeated:
+            spots = positions.get(rid, [])
+            if k >= len(spots) or spots[k] not in alone:
+                continue
+            j = spots[k]
+            content: Any = alone[j]
+        elif rid in same:
+            j = -1
+            content = (_content(row, columns), page_kids.get(rid))
+        else:
+            continue
+        version = _plain(row["updated_at"])
+        first = seen.get(rid)
+        if first is None or version > first[0]:
+            seen[rid] = (version, content)
+        elif version == first[0] and content != first[1]:
+            if j < 0:
+                j = _valid_positions(page, records, {rid})[rid][0]
+            dropped.add(j)
+    if not dropped:
+        return page
+    kept = [raw for j, raw in enumerate(records) if j not in dropped]
+    again = prepare_page(spec.name, kept, key, read_at)
+    again.rejected.extend(conflict_rejection(records[j]) for j in sorted(dropped))
+    return again
 
 
 def sync_source(

@@ -6,6 +6,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.plausibility import Code, FreeText, StrictInt
+
 T = TypeVar("T")
 
 
@@ -15,7 +17,8 @@ class Page(BaseModel, Generic[T]):
     model_config = ConfigDict(extra="ignore")
 
     data: list[T]
-    next_cursor: str | None = None
+    # Stored as the partition's cursor: no control character may reach the store.
+    next_cursor: Code | None = None
 
 
 class RawPage(BaseModel):
@@ -26,20 +29,20 @@ class RawPage(BaseModel):
     # Any, not dict: records pass through uncopied, and a record that is not even an object
     # is quarantined on its own instead of failing the page.
     data: list[Any]
-    next_cursor: str | None = None
+    next_cursor: Code | None = None
 
 
 class FieldError(BaseModel):
     """One field error of a 422 answer."""
 
-    loc: list[str | int] = Field(default_factory=list)
-    msg: str
-    type: str = "value_error"
+    loc: list[Code | StrictInt] = Field(default_factory=list)
+    msg: FreeText
+    type: Code = "value_error"
 
 
 class ErrorBody(BaseModel):
     """Error body every agency returns with a 4xx/5xx status."""
 
-    error: str
-    detail: str | None = None
+    error: Code
+    detail: FreeText | None = None
     fields: list[FieldError] = Field(default_factory=list)

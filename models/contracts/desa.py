@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from models.contracts.registry import Name, Period, RecordId
 from models.identity import NIK, NoKK
-from models.wilayah import KodeDesa
+from models.plausibility import DesaCode, RecordTime
 
 __all__ = ["BLT_RECIPIENTS", "BltRecipient", "BltStatus"]
 
@@ -24,13 +24,13 @@ class BltRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: RecordId
-    desa_code: KodeDesa
+    desa_code: DesaCode
     period: Period
     nik: NIK
     no_kk: NoKK
     name: Name
     status: BltStatus = "approved"
-    updated_at: AwareDatetime
+    updated_at: RecordTime
 
     @model_validator(mode="after")
     def _desa_only(self) -> BltRecipient:

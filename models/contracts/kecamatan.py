@@ -10,12 +10,20 @@ the hub retries. Offices answer through `GET /kecamatan/v1/decisions` (increment
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from models.contracts.registry import RecordId
+from models.plausibility import (
+    FreeText,
+    IsoDate,
+    IsoTime,
+    Line,
+    RecordTime,
+    StrictFloat,
+    StrictInt,
+)
 
 __all__ = [
     "DECISIONS",
@@ -31,10 +39,12 @@ HANDOFFS = "handoffs"
 DECISIONS = "decisions"
 
 OfficeKey = Annotated[
-    str, StringConstraints(pattern=r"^(kecamatan|desa|kabupaten|agency):[a-z0-9._-]{2,40}$")
+    str,
+    Strict(),
+    StringConstraints(pattern=r"^(kecamatan|desa|kabupaten|agency):[a-z0-9._-]{2,40}$"),
 ]
 """Office as "kind:code", e.g. kecamatan:35.78.01, desa:35.78.01.1001, kabupaten:35.78."""
-Token = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
+Token = Annotated[str, Strict(), StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 
 DecisionKind = Literal["acknowledged", "resolved", "rejected"]
 """What an office decided about a handoff."""
@@ -50,15 +60,15 @@ class HandoffDelivery(BaseModel):
 
     handoff_id: Token
     office: OfficeKey
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{3,40}$")]
+    kind: Annotated[str, Strict(), StringConstraints(pattern=r"^[a-z_]{3,40}$")]
     # A keyed token of a person, or a record id (a household) for household-level findings.
     subject_token: Annotated[
-        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+        str, Strict(), StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     ]
-    period: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    sender: Annotated[str, StringConstraints(min_length=1, max_length=60)]
-    due_date: date
-    evidence: dict[str, str | int | float] = Field(default_factory=dict)
+    period: Annotated[Line, Field(max_length=20)]
+    sender: Annotated[Line, Field(max_length=60)]
+    due_date: IsoDate
+    evidence: dict[Line, FreeText | StrictInt | StrictFloat] = Field(default_factory=dict)
     escalated_from: OfficeKey | None = None
 
 
@@ -70,7 +80,7 @@ class DeliveryReceipt(BaseModel):
     receipt_id: RecordId
     handoff_id: Token
     office: OfficeKey
-    received_at: AwareDatetime
+    received_at: IsoTime
 
 
 class OfficeDecision(BaseModel):
@@ -82,7 +92,7 @@ class OfficeDecision(BaseModel):
     handoff_id: Token
     office: OfficeKey
     decision: DecisionKind
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
-    officer: Annotated[str, StringConstraints(min_length=1, max_length=60)]
-    decided_at: AwareDatetime
-    updated_at: AwareDatetime
+    reason: Annotated[FreeText, Field(max_length=500)] = ""
+    officer: Annotated[Line, Field(max_length=60)]
+    decided_at: RecordTime
+    updated_at: RecordTime

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from models.contracts.registry import Name, RecordId
 from models.identity import NIK
-from models.wilayah import KodeDesa
+from models.plausibility import DesaCode, Line, RecordTime, StrictFloat
 
 __all__ = ["FARMER_NEEDS", "FarmerNeed", "Season"]
 
 FARMER_NEEDS = "farmer-needs"
 
-Season = Annotated[str, StringConstraints(pattern=r"^20\d\d-MT[1-3]$")]
+Season = Annotated[str, Strict(), StringConstraints(pattern=r"^20\d\d-MT[1-3]$")]
 """Planting season (musim tanam) of a year: 2026-MT1 … 2026-MT3."""
 
 
@@ -31,10 +31,10 @@ class FarmerNeed(BaseModel):
     nik: NIK
     name: Name
     poktan_id: RecordId
-    desa_code: KodeDesa
-    land_area_ha: Annotated[float, Field(gt=0, le=100)]
-    commodity: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    desa_code: DesaCode
+    land_area_ha: Annotated[StrictFloat, Field(gt=0, le=100)]
+    commodity: Annotated[Line, Field(max_length=40)]
     season: Season
-    urea_kg: Annotated[float, Field(ge=0, le=100_000)] = 0.0
-    npk_kg: Annotated[float, Field(ge=0, le=100_000)] = 0.0
-    updated_at: AwareDatetime
+    urea_kg: Annotated[StrictFloat, Field(ge=0, le=100_000)] = 0.0
+    npk_kg: Annotated[StrictFloat, Field(ge=0, le=100_000)] = 0.0
+    updated_at: RecordTime

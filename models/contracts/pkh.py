@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.contracts.registry import HouseholdChanges, RecordId
 from models.identity import NIK
-from models.wilayah import KodeKecamatan
+from models.plausibility import FreeText, KecamatanCode, RecordDate, RecordTime
 
 __all__ = ["REPORTS", "FacilitatorReport", "ReportKind"]
 
@@ -31,13 +30,13 @@ class FacilitatorReport(BaseModel):
     id: RecordId
     kind: ReportKind
     facilitator_id: RecordId
-    kecamatan_code: KodeKecamatan
+    kecamatan_code: KecamatanCode
     household_id: RecordId
     nik: NIK
-    reported_on: date
+    reported_on: RecordDate
     changes: HouseholdChanges | None = None
-    note: Annotated[str, StringConstraints(max_length=500)] = ""
-    updated_at: AwareDatetime
+    note: Annotated[FreeText, Field(max_length=500)] = ""
+    updated_at: RecordTime
 
     @model_validator(mode="after")
     def _cross_field(self) -> FacilitatorReport:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from models.identity import NIK, NoKK
-from models.wilayah import KodeDesa
+from models.plausibility import (
+    BirthDate,
+    DesaCode,
+    IsoTime,
+    Line,
+    OptionalLine,
+    RecordId,
+    RecordTime,
+    StrictInt,
+)
 
-RecordId = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
-Period = Annotated[str, StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
+Name = Annotated[Line, Field(max_length=120)]
+"""A person's name: one line, not blank, at most 120 characters."""
+Period = Annotated[str, Strict(), StringConstraints(pattern=r"^20\d\d-Q[1-4]$")]
 """Payment period: a quarter (tahap) such as 2026-Q4."""
 
 HOUSEHOLDS = "households"
@@ -45,7 +51,7 @@ class Member(BaseModel):
     nik: NIK
     name: Name
     sex: Sex
-    birth_date: date
+    birth_date: BirthDate
     relationship: Relationship
     status: MemberStatus = "active"
 
@@ -57,10 +63,10 @@ class Household(BaseModel):
 
     id: RecordId
     no_kk: NoKK
-    desa_code: KodeDesa
-    address: Annotated[str, StringConstraints(max_length=200)] = ""
-    desil: Annotated[int, Field(ge=1, le=10)] | None = None
-    updated_at: AwareDatetime
+    desa_code: DesaCode
+    address: Annotated[OptionalLine, Field(max_length=200)] = ""
+    desil: Annotated[StrictInt, Field(ge=1, le=10)] | None = None
+    updated_at: RecordTime
     members: Annotated[list[Member], Field(min_length=1, max_length=30)]
 
     @model_validator(mode="after")
@@ -87,10 +93,10 @@ class Recipient(BaseModel):
     household_id: RecordId
     nik_pengurus: NIK
     no_kk: NoKK
-    desa_code: KodeDesa
+    desa_code: DesaCode
     period: Period
     status: EnrolmentStatus
-    updated_at: AwareDatetime
+    updated_at: RecordTime
 
 
 class HouseholdChanges(BaseModel):
@@ -98,8 +104,8 @@ class HouseholdChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    address: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    desil: Annotated[int, Field(ge=1, le=10)] | None = None
+    address: Annotated[Line, Field(max_length=200)] | None = None
+    desil: Annotated[StrictInt, Field(ge=1, le=10)] | None = None
     # Members who left the household (married out, moved away), by registry member id.
     members_left: Annotated[list[RecordId], Field(max_length=30)] = Field(default_factory=list)
 
@@ -123,8 +129,8 @@ class UpdateProposal(BaseModel):
     changes: HouseholdChanges
     report_id: RecordId
     handoff_id: RecordId
-    verified_by: Annotated[str, StringConstraints(pattern=r"^kecamatan:35\.\d\d\.\d\d$")]
-    verified_at: AwareDatetime
+    verified_by: Annotated[str, Strict(), StringConstraints(pattern=r"^kecamatan:35\.\d\d\.\d\d$")]
+    verified_at: RecordTime
 
 
 class ProposalReceipt(BaseModel):
@@ -135,4 +141,4 @@ class ProposalReceipt(BaseModel):
     receipt_id: RecordId
     proposal_id: RecordId
     status: Literal["accepted", "queued"]
-    received_at: AwareDatetime
+    received_at: IsoTime

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.contracts.registry import RecordId
-from models.wilayah import KodeDesa, KodeKecamatan
+from models.plausibility import DesaCode, IsoDate, KecamatanCode, Line, RecordDate, RecordTime
 
 __all__ = ["DATA_REQUESTS", "SUBMISSIONS", "DataRequest", "DataSubmission"]
 
@@ -22,13 +21,14 @@ class DataRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: RecordId
-    kecamatan_code: KodeKecamatan
+    kecamatan_code: KecamatanCode
     ksk_id: RecordId
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    desa_codes: Annotated[list[KodeDesa], Field(min_length=1, max_length=60)]
-    requested_on: date
-    due_date: date
-    updated_at: AwareDatetime
+    title: Annotated[Line, Field(max_length=200)]
+    desa_codes: Annotated[list[DesaCode], Field(min_length=1, max_length=60)]
+    requested_on: RecordDate
+    # A deadline lies ahead by nature: only its form is checked (and that it follows the request).
+    due_date: IsoDate
+    updated_at: RecordTime
 
     @model_validator(mode="after")
     def _cross_field(self) -> DataRequest:
@@ -49,6 +49,6 @@ class DataSubmission(BaseModel):
 
     id: RecordId
     request_id: RecordId
-    desa_code: KodeDesa
-    submitted_at: AwareDatetime
-    updated_at: AwareDatetime
+    desa_code: DesaCode
+    submitted_at: RecordTime
+    updated_at: RecordTime

@@ -464,3 +464,13 @@ def test_record_warnings_agree_with_check_nik() -> None:
         assert full.ok
         assert sorted(w.code for w in full.warnings) == sorted(want)
         assert sorted(record_warnings(nik, born, sex)) == sorted(want)
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x1f", "\x7f", "\x85", "\x0b"])
+def test_a_control_character_in_an_id_is_a_format_error_not_a_separator(control: str) -> None:
+    with pytest.raises(IdFormatError) as caught:
+        normalise_id(f"3578{control}010101900001")
+    assert caught.value.issue.code == "control_character"
+    assert "3578" not in str(caught.value)
+    # Tabs and line breaks of a copied spreadsheet cell are still layout.
+    assert normalise_id("\t3578010101900001\r\n") == "3578010101900001"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from models.contracts.pkh import FacilitatorReport
 from models.contracts.registry import Household, Recipient
-from models.validation import validate_batch
+from models.validation import conflict_rejection, validate_batch
 from tests.factories import household, member, recipient
+from tests.models.test_sources import report
 
 CLEAR_ID = re.compile(r"(?<!\d)\d{16}(?!\d)")
 
@@ -33,7 +35,7 @@ def test_every_reason_of_a_record_is_kept() -> None:
     batch = validate_batch([rec], Household)
     codes = batch.rejected[0].reason_codes
     assert "desa_code:region_code_unknown" in codes
-    assert "desil:int_parsing" in codes
+    assert "desil:int_type" in codes
     assert "members.name:string_too_long" in codes
     assert any(c.startswith("members.birth_date:") for c in codes)
 
@@ -83,3 +85,19 @@ def test_payload_hash_is_stable_for_equal_payloads() -> None:
     a = validate_batch([household(14, desil=11)], Household).rejected[0]
     b = validate_batch([household(14, desil=11)], Household).rejected[0]
     assert a.payload_hash == b.payload_hash
+
+
+def test_a_key_the_record_wrote_never_reaches_a_reason_key() -> None:
+    markup = "`<img src=x onerror=alert(1)>` **3578015513850021**"
+    rec = report(kind="household_update", changes={"address": "Jl. Baru", markup: 1})
+    (rej,) = validate_batch([rec], FacilitatorReport).rejected
+    assert rej.reason_codes == ["changes.*:extra_forbidden"]
+    assert all(markup not in r.loc for r in rej.reasons)
+
+
+def test_a_conflicting_duplicate_is_rejected_with_its_own_reason() -> None:
+    rec = household(15)
+    rej = conflict_rejection(rec)
+    assert rej.record_id == "HH-15" and rej.payload is rec
+    assert rej.reason_codes == ["id:duplicate_conflict"]
+    assert conflict_rejection({"id": "HH-\x00"}).record_id is None

@@ -72,3 +72,28 @@ def test_inbox_shares_add_up_to_one() -> None:
     assert sum(InboxConfig().shares().values()) == pytest.approx(1.0)
     with pytest.raises(ValidationError, match="add to 1"):
         InboxConfig(prompt=0.5)
+
+
+def test_bad_records_off_serves_only_contract_valid_records() -> None:
+    from models.contracts.registry import Household
+    from sandbox.coordination_data import CoordinationData
+    from sandbox.registry_data import HOUSEHOLDS, Position
+
+    on = SandboxConfig(registry=RegistryDataConfig(households=400, bad_rate=0.2))
+    off = SandboxConfig(registry={"households": 400, "bad_rate": 0.2}, bad_records=False)
+    assert on.registry.bad_rate == 0.2 and on.coordination.bad_rate == 0.01
+    assert off.registry.bad_rate == 0.0 and off.coordination.bad_rate == 0.0
+    assert off.registry.households == 400
+
+    def broken(config: SandboxConfig) -> int:
+        data = CoordinationData.from_config(config).registry
+        count = 0
+        for _, record in data.scan(HOUSEHOLDS, Position(0, 0, 0)):
+            try:
+                Household.model_validate(record)
+            except ValidationError:
+                count += 1
+        return count
+
+    assert broken(on) > 40
+    assert broken(off) == 0

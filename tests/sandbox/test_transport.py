@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sandbox.cursor import CursorError, decode_cursor, encode_cursor
+from sandbox.cursor import CursorError, cursor_pattern, decode_cursor, encode_cursor
 from sandbox.registry_data import Position
 from sandbox.transport import SyncASGITransport
 from tests.sandbox.conftest import REGISTRY_AUTH
@@ -55,13 +56,14 @@ def test_sync_transport_passes_bodies_and_query_strings(
 
 def test_cursor_round_trip_and_tampering() -> None:
     pos = Position(3, 123_456, 1)
-    token = encode_cursor("recipients", "35.78.01", pos)
-    assert decode_cursor(token, "recipients", "35.78.01") == pos
+    token = encode_cursor("recipients", pos)
+    assert decode_cursor(token, "recipients") == pos
+    assert re.fullmatch(cursor_pattern("recipients"), token)
     assert "=" not in token and "/" not in token and "+" not in token
     with pytest.raises(CursorError):
-        decode_cursor(token, "households", "35.78.01")
-    with pytest.raises(CursorError):
-        decode_cursor(token, "recipients", None)
-    for bad in ("", "!!!", token[:-3], encode_cursor("recipients", None, pos)[::-1]):
+        decode_cursor(token, "households")
+    too_big = f"recipients.{'9' * 19}.0.0"
+    for bad in ("", "!!!", token[:-3] + "x", token[::-1], "recipients.1.02.0", too_big):
+        assert not re.fullmatch(cursor_pattern("recipients"), bad)
         with pytest.raises(CursorError):
-            decode_cursor(bad, "recipients", None)
+            decode_cursor(bad, "recipients")

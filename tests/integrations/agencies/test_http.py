@@ -34,6 +34,7 @@ from integrations.agencies.errors import (
 )
 from integrations.agencies.http import (
     ATTEMPTS_EXTENSION,
+    JSON_EXTENSION,
     USER_AGENT,
     RetryingTransport,
     RetryPolicy,
@@ -398,6 +399,19 @@ def test_truncated_json_is_retried_then_exhausted(harness: Callable[..., Harness
     with pytest.raises(TransportFailure, match="truncated or undecodable body") as caught:
         h.get()
     assert caught.value.attempts == POLICY.max_attempts
+
+
+def test_a_lone_surrogate_escape_is_read_not_refused(harness: Callable[..., Harness]) -> None:
+    # JSON allows "\ud800" alone; the fast parser refuses it, which would fail the whole page
+    # on every rerun. The body is read, and the record holding it is left to validation.
+    body = b'{"data": [{"id": "h1", "name": "a\\ud800b"}, {"id": "h2"}], "next_cursor": null}'
+    h = harness(httpx.Response(200, content=body, headers={"content-type": "application/json"}))
+    response = h.get()
+    assert response.extensions[JSON_EXTENSION]["data"] == [
+        {"id": "h1", "name": "a\ud800b"},
+        {"id": "h2"},
+    ]
+    assert h.script.calls == 1
 
 
 def test_non_json_2xx_is_passed_through(harness: Callable[..., Harness]) -> None:
