@@ -1,4 +1,10 @@
-"""Automations the hub keeps on its Prefect server: dead flow runs are marked Crashed.
+"""Automations the hub keeps on its Prefect server: alerts, re-runs, dead runs Crashed.
+
+Alerts: a failed, crashed or late scheduled run, a broken audit chain and a quarantine spike
+go to the notification block named by `CETTAR_ALERT_WEBHOOK_BLOCK` and, through the
+`send-alert/alert-mail` deployment, by e-mail to `CETTAR_ALERT_EMAIL_TO` (the hub's own
+SMTP settings). A sync run with failed partitions gets the `rerun-failed-partitions`
+deployment run for it, once (a re-run that fails again is not re-run).
 
 A flow run whose process is killed (SIGKILL, OOM, a lost machine) never reports a final
 state and would stay Running for good. Every hub flow run sends a heartbeat event
@@ -15,10 +21,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from flows.signals import AUDIT_CHAIN_BROKEN, QUARANTINE_SPIKE, SYNC_FAILED
 from integrations.settings import Settings, get_settings
 
 __all__ = [
+    "ALERTS",
     "CRASH_DEAD_RUNS",
+    "RERUN_FAILED",
     "AutomationChange",
     "apply_or_warn",
     "crash_dead_runs",
@@ -43,7 +52,7 @@ class AutomationChange:
     """What `ensure_automations` did with one automation."""
 
     name: str
-    action: str  # "created", "updated" or "unchanged"
+    action: str  # "created", "updated", "unchanged" or "skipped"
     automation_id: str
 
     def as_dict(self) -> dict[str, str]:
@@ -88,6 +97,106 @@ def crash_dead_runs(crash_after_s: int) -> Any:
     )
 
 
+ALERTS = {
+    "cettar: scheduled run failed or late": (
+        {"prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.Late"},
+        {"prefect.resource.id": "prefect.flow-run.*"},
+        {"prefect.resource.id": "prefect.tag.scheduled"},
+    ),
+    "cettar: audit chain broken": (
+        {AUDIT_CHAIN_BROKEN},
+        {"prefect.resource.id": "cettar.audit-chain"},
+        None,
+    ),
+    "cettar: quarantine spike": (
+        {QUARANTINE_SPIKE},
+        {"prefect.resource.id": "cettar.source.*"},
+        None,
+    ),
+}
+"""Alert automations by name: (events, resource match, related-resource match)."""
+RERUN_FAILED = "cettar: re-run failed sync partitions"
+ALERT_DEPLOYMENT = "send-alert/alert-mail"
+RERUN_DEPLOYMENT = "rerun-failed-partitions/rerun-failed-partitions"
+
+_SUBJECT = "CETTAR Hub: {{ event.event }} {{ event.resource.get('prefect.resource.name', '') }}"
+_BODY = (
+    "{{ event.event }} at {{ event.occurred }}\n"
+    "resource: {{ event.resource.id }}\n"
+    "details: {{ event.payload }}\n"
+    "{% if flow_run %}flow run: {{ flow_run.name }} ({{ flow_run.state.name }}: "
+    "{{ flow_run.state.message }}){% endif %}"
+)
+
+
+def _trigger(events: set[str], match: dict[str, str], related: dict[str, str] | None) -> Any:
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return EventTrigger(
+        match=ResourceSpecification(match),
+        match_related=ResourceSpecification(related) if related else ResourceSpecification({}),
+        expect=events,
+        posture=Posture.Reactive,
+        threshold=1,
+        within=timedelta(0),
+    )
+
+
+def alert_automations(block_id: Any, alert_deployment_id: Any) -> list[Any]:
+    """The alert automations, sending to the webhook block and/or the alert-mail deployment."""
+    from prefect.events.actions import RunDeployment, SendNotification
+    from prefect.events.schemas.automations import AutomationCore
+
+    actions: list[Any] = []
+    if block_id is not None:
+        actions.append(SendNotification(block_document_id=block_id, subject=_SUBJECT, body=_BODY))
+    if alert_deployment_id is not None:
+        actions.append(
+            RunDeployment(
+                source="selected",
+                deployment_id=alert_deployment_id,
+                parameters={"subject": _SUBJECT, "body": _BODY},
+            )
+        )
+    if not actions:
+        return []
+    return [
+        AutomationCore(
+            name=name,
+            description=f"Alert the province: {name.removeprefix('cettar: ')}.",
+            enabled=True,
+            trigger=_trigger(events, match, related),
+            actions=actions,
+        )
+        for name, (events, match, related) in ALERTS.items()
+    ]
+
+
+def rerun_automation(rerun_deployment_id: Any) -> Any:
+    """Run `rerun-failed-partitions` for a sync run that failed (not for a failed re-run)."""
+    from prefect.events.actions import RunDeployment
+    from prefect.events.schemas.automations import AutomationCore
+
+    return AutomationCore(
+        name=RERUN_FAILED,
+        description="A sync run with failed partitions: sync exactly those again, once.",
+        enabled=True,
+        trigger=_trigger(
+            {SYNC_FAILED},
+            {"prefect.resource.id": "cettar.sync-run.*", "cettar.rerun": "false"},
+            None,
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=rerun_deployment_id,
+                parameters={"flow_run_id": "{{ event.resource['cettar.flow-run-id'] }}"},
+            )
+        ],
+    )
+
+
 def _same(existing: Any, wanted: Any) -> bool:
     keys = {"name", "description", "enabled", "trigger", "actions"}
     return bool(
@@ -96,29 +205,65 @@ def _same(existing: Any, wanted: Any) -> bool:
     )
 
 
+def _deployment_id(client: Any, name: str) -> Any:
+    try:
+        return client.read_deployment_by_name(name).id
+    except Exception:  # not deployed on this server (yet): its automation waits for it
+        return None
+
+
+def _block_id(client: Any, name: str | None) -> Any:
+    if not name:
+        return None
+    for block in client.read_block_documents():
+        if block.name == name:
+            return block.id
+    raise ValueError(f"CETTAR_ALERT_WEBHOOK_BLOCK: no block named {name!r} on the Prefect API")
+
+
+def _ensure(client: Any, wanted: Any) -> AutomationChange:
+    """Create, update or keep one automation, found by name; extra copies deleted."""
+    name = wanted.name
+    existing = client.read_automations_by_name(name)
+    if not existing:
+        return AutomationChange(name, "created", str(client.create_automation(wanted)))
+    keep, *extra = sorted(existing, key=lambda a: str(a.id))
+    for duplicate in extra:
+        # Two processes applying at once can both create it; one is enough.
+        client.delete_automation(duplicate.id)
+    if _same(keep, wanted) and not extra:
+        return AutomationChange(name, "unchanged", str(keep.id))
+    client.update_automation(keep.id, wanted)
+    return AutomationChange(name, "updated", str(keep.id))
+
+
 def ensure_automations(settings: Settings | None = None) -> list[AutomationChange]:
     """Create or update the hub's automations on the Prefect API in force (idempotent).
 
     Found by name: one that matches is left alone, one that differs (another threshold) is
-    updated in place, extra copies of the same name are deleted.
+    updated in place, extra copies of the same name are deleted. Alerts need a webhook
+    block or the alert-mail deployment, the re-run its deployment; without them they are
+    reported as "skipped".
     """
     from prefect import get_client
 
     settings = settings or get_settings()
-    wanted = crash_dead_runs(settings.flow_crash_after_s)
+    changes: list[AutomationChange] = []
     with get_client(sync_client=True) as client:
-        existing = client.read_automations_by_name(CRASH_DEAD_RUNS)
-        if not existing:
-            new_id = client.create_automation(wanted)
-            return [AutomationChange(CRASH_DEAD_RUNS, "created", str(new_id))]
-        keep, *extra = sorted(existing, key=lambda a: str(a.id))
-        for duplicate in extra:
-            # Two processes applying at once can both create it; one is enough.
-            client.delete_automation(duplicate.id)
-        if _same(keep, wanted) and not extra:
-            return [AutomationChange(CRASH_DEAD_RUNS, "unchanged", str(keep.id))]
-        client.update_automation(keep.id, wanted)
-        return [AutomationChange(CRASH_DEAD_RUNS, "updated", str(keep.id))]
+        changes.append(_ensure(client, crash_dead_runs(settings.flow_crash_after_s)))
+        alerts = alert_automations(
+            _block_id(client, settings.alert_webhook_block),
+            _deployment_id(client, ALERT_DEPLOYMENT) if settings.alert_email_to else None,
+        )
+        changes += [_ensure(client, a) for a in alerts]
+        if not alerts:
+            changes += [AutomationChange(n, "skipped", "") for n in ALERTS]
+        rerun_id = _deployment_id(client, RERUN_DEPLOYMENT)
+        if rerun_id is not None:
+            changes.append(_ensure(client, rerun_automation(rerun_id)))
+        else:
+            changes.append(AutomationChange(RERUN_FAILED, "skipped", ""))
+    return changes
 
 
 def apply_or_warn(settings: Settings | None = None) -> list[AutomationChange]:

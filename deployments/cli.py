@@ -12,6 +12,7 @@ import typer
 
 from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from deployments.cli_handoffs import handoffs_app
+from deployments.cli_person import person_app
 from deployments.cli_quarantine import quarantine_app
 from integrations.settings import get_settings
 
@@ -36,6 +37,7 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(run_app, name="run")
 app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(person_app, name="person")
 app.add_typer(server_app, name="server")
 app.add_typer(automations_app, name="automations")
 app.add_typer(deployments_app, name="deployments")
@@ -472,7 +474,9 @@ def automations_apply(as_json: JsonOpt = False) -> None:
         print(json.dumps([c.as_dict() for c in changes]))
         return
     for c in changes:
-        console.print(f"{c.name}: {c.action} ({c.automation_id})")
+        console.print(
+            f"{c.name}: {c.action}" + (f" ({c.automation_id})" if c.automation_id else "")
+        )
     console.print(
         f"flow runs beat every {settings.flow_heartbeat_s} s; a run silent for "
         f"{settings.flow_crash_after_s} s is marked Crashed"

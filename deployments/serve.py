@@ -132,6 +132,13 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         tags=("store", "quarantine"),
     ),
     Deployment(
+        "flows/alerts.py:send_alert",
+        "alert-mail",
+        "Run by the alert automations: mail an alert to CETTAR_ALERT_EMAIL_TO through the "
+        "hub's SMTP server.",
+        tags=("alerts",),
+    ),
+    Deployment(
         "flows/revalidate.py:revalidate_store_flow",
         "revalidate-store",
         "Operator-triggered: re-check stored rows against today's contracts and quarantine "

@@ -235,6 +235,7 @@ def sync_and_publish(
     page_limit: int | None,
     key: str,
     title: str,
+    rerun: bool = False,
 ) -> dict[str, Any]:
     """Prepare the store, sync each agency's collections over the scope; publish the summary.
 
@@ -260,7 +261,10 @@ def sync_and_publish(
         },
     )
     summary = summarise(results, failed)
-    emit_partition_failures(failed, dead={agency for agency, _partition in dead})
+    run_id = flow_run.get_id()
+    emit_partition_failures(
+        failed, dead={agency for agency, _partition in dead}, flow_run_id=run_id, rerun=rerun
+    )
     emit_quarantine_spikes(summary["totals"], get_settings().quarantine_alert_rate)
     try:
         return publish_summary(summary, key=key, title=title, label=scope.label())

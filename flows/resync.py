@@ -95,5 +95,6 @@ def rerun_failed_partitions(flow_run_id: UUID) -> dict[str, Any]:
             page_limit=None,
             key="rerun-failed-partitions",
             title=f"Re-run of {agency}",
+            rerun=True,
         )
     return results

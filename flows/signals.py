@@ -24,6 +24,7 @@ __all__ = [
     "EVENTS",
     "HANDOFFS_OVERDUE",
     "QUARANTINE_SPIKE",
+    "SYNC_FAILED",
     "SYNC_PARTITION_FAILED",
     "emit_audit_broken",
     "emit_overdue",
@@ -33,6 +34,10 @@ __all__ = [
 
 SYNC_PARTITION_FAILED = "cettar.sync.partition-failed"
 """A sync partition failed; resource `cettar.partition.<agency>.<partition>`."""
+SYNC_FAILED = "cettar.sync.failed"
+"""A sync run ended with failed partitions (one event per run); resource
+`cettar.sync-run.<flow run id>`, label `cettar.rerun` "true" when the run was itself a re-run
+(the automation re-runs only first failures, so a dead agency is not retried in a loop)."""
 AGENCY_UNREACHABLE = "cettar.agency.unreachable"
 """An agency (or an office inbox) refused connections, failed TLS or the token; resource
 `cettar.agency.<agency>`."""
@@ -46,6 +51,7 @@ AUDIT_CHAIN_BROKEN = "cettar.audit.broken"
 
 EVENTS = (
     SYNC_PARTITION_FAILED,
+    SYNC_FAILED,
     AGENCY_UNREACHABLE,
     QUARANTINE_SPIKE,
     HANDOFFS_OVERDUE,
@@ -62,9 +68,24 @@ def _emit(event: str, resource: dict[str, str], payload: Mapping[str, Any]) -> N
 
 
 def emit_partition_failures(
-    failed: Mapping[tuple[str, str], str], dead: Iterable[str] = ()
+    failed: Mapping[tuple[str, str], str],
+    dead: Iterable[str] = (),
+    *,
+    flow_run_id: str | None = None,
+    rerun: bool = False,
 ) -> None:
-    """One event per failed (agency, partition), and one per agency that was unreachable."""
+    """One event per failed (agency, partition), per unreachable agency, and one for the run."""
+    if failed and flow_run_id:
+        _emit(
+            SYNC_FAILED,
+            {
+                "prefect.resource.id": f"cettar.sync-run.{flow_run_id}",
+                "prefect.resource.name": "sync run",
+                "cettar.flow-run-id": flow_run_id,
+                "cettar.rerun": "true" if rerun else "false",
+            },
+            {"partitions": sorted(f"{a} {p}" for a, p in failed)},
+        )
     for (agency, partition), why in sorted(failed.items()):
         _emit(
             SYNC_PARTITION_FAILED,

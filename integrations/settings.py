@@ -65,6 +65,19 @@ class Settings(_AgencyEndpoints):
     # `cettar.quarantine.spike` (flows/signals.py): the province is notified.
     quarantine_alert_rate: float = Field(default=0.05, gt=0, le=1)
 
+    # Alerts (deployments/automations.py): a Prefect notification block by name (e.g. a
+    # custom webhook) gets every alert, and the `alert-mail` deployment mails them through
+    # the hub's own SMTP settings (the office desk mails through the same server).
+    alert_webhook_block: str | None = None
+    alert_email_to: list[str] = Field(default_factory=list)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_sender: str = "CETTAR Hub <cettar-hub@localhost>"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+
     prefect_port: int = 4200
     # Seconds between the heartbeats every hub flow run sends (Prefect's floor is 30), and
     # how long after the last one a run still Running is marked Crashed by the automation

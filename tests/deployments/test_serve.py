@@ -28,6 +28,7 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
         "reconcile-region",
         "replay-quarantine",
         "revalidate-store",
+        "alert-mail",
     }
     # The working-day deployments skip holidays and cuti bersama (the crons only know
     # Monday-Friday); the others run every day or when started.
