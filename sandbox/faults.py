@@ -1,16 +1,25 @@
-"""Fault injection for agency /v1 routes: latency, 5xx, 429, dropped connections, cut bodies."""
+"""Fault injection for agency /v1 routes: latency, 5xx, 429, dropped connections, cut bodies.
+
+`FaultInjector` draws the faults the routes themselves answer with (see `FaultConfig`).
+`NetworkFaultMiddleware` adds what happens on the wire around any route: requests that
+stall past the client's timeout, and POSTs that reach the agency whose answer never comes
+back (so the client retries and the agency sees the same write twice).
+"""
 
 from __future__ import annotations
 
 import logging
 import random
 import threading
+from collections import Counter
+from dataclasses import dataclass
 from enum import StrEnum
 
+import anyio
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.config import FaultConfig
+from sandbox.config import AGENCIES, FaultConfig
 from sandbox.errors import JSON
 
 __all__ = [
@@ -18,6 +27,9 @@ __all__ = [
     "DroppedResponse",
     "Fault",
     "FaultInjector",
+    "NetworkFault",
+    "NetworkFaultMiddleware",
+    "NetworkFaults",
     "hide_injected_drops",
     "truncated_response",
 ]
@@ -118,3 +130,104 @@ def hide_injected_drops(logger_name: str = "uvicorn.error") -> None:
     logger = logging.getLogger(logger_name)
     if _DROP_FILTER not in logger.filters:
         logger.addFilter(_DROP_FILTER)
+
+
+class NetworkFault(StrEnum):
+    """What the wire does to one agency request, before or after the route answers."""
+
+    NONE = "none"
+    TIMEOUT = "timeout"
+    LOST_ANSWER = "lost_answer"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkFaults:
+    """Rates of wire faults on agency /v1 requests, drawn from their own seeded stream.
+
+    timeout_rate: the request stalls for stall_s (longer than the client's read timeout)
+    before the connection is closed; a stalled POST is processed first half of the time,
+    so its write is recorded and only the answer is late. lost_answer_rate: a POST reaches
+    the agency and is recorded, but the answer is lost (the connection closes after the
+    headers), so the client sends it again: a duplicated POST.
+    """
+
+    timeout_rate: float = 0.0
+    lost_answer_rate: float = 0.0
+    stall_s: float = 2.0
+    seed: int = 35
+
+    def __post_init__(self) -> None:
+        if min(self.timeout_rate, self.lost_answer_rate, self.stall_s) < 0:
+            raise ValueError("network fault rates and stall_s must not be negative")
+        if self.timeout_rate + self.lost_answer_rate > 1.0 + 1e-9:
+            raise ValueError("the network fault rates must add up to at most 1")
+
+
+class NetworkFaultMiddleware:
+    """Wraps the sandbox app: stalls and lost POST answers on agency /v1 routes, counted."""
+
+    def __init__(self, app: ASGIApp, faults: NetworkFaults) -> None:
+        self.app = app
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._rng = random.Random(faults.seed)
+        self._counts: Counter[str] = Counter()
+
+    def counts(self) -> dict[str, int]:
+        """Injected wire faults by "METHOD fault" (e.g. "POST lost_answer"), and requests seen."""
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    def _draw(self, method: str) -> tuple[NetworkFault, float]:
+        with self._lock:
+            u, aux = self._rng.random(), self._rng.random()
+            f = self.faults
+            if u < f.timeout_rate:
+                fault = NetworkFault.TIMEOUT
+            elif method == "POST" and u < f.timeout_rate + f.lost_answer_rate:
+                fault = NetworkFault.LOST_ANSWER
+            else:
+                fault = NetworkFault.NONE
+            self._counts[f"{method} requests"] += 1
+            if fault is not NetworkFault.NONE:
+                self._counts[f"{method} {fault.value}"] += 1
+        return fault, aux
+
+    @staticmethod
+    def _agency_route(scope: Scope) -> bool:
+        agency, _, rest = str(scope.get("path", "")).lstrip("/").partition("/")
+        return agency in AGENCIES and rest.startswith("v1/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request through, unless the wire stalls it or loses its answer."""
+        if scope["type"] != "http" or not self._agency_route(scope):
+            await self.app(scope, receive, send)
+            return
+        method = str(scope["method"])
+        fault, aux = self._draw(method)
+        if fault is NetworkFault.NONE:
+            await self.app(scope, receive, send)
+            return
+        processed = fault is NetworkFault.LOST_ANSWER or (method == "POST" and aux < 0.5)
+        status = 500
+        if processed:
+            # The agency does the work; what it answers never reaches the client.
+            async def swallow(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+
+            await self.app(scope, receive, swallow)
+        if fault is NetworkFault.TIMEOUT:
+            await anyio.sleep(self.faults.stall_s)
+        # Headers announcing a body that never comes, then the socket closes: to the client
+        # a peer that went away before answering (or a read that timed out first).
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        raise ConnectionDropped(f"sandbox network fault: {fault.value}")

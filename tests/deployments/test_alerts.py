@@ -138,12 +138,17 @@ def alerting(
         yield _Hooks.received, mail
     finally:
         # The session's server is shared: no automation of this test may outlive it.
+        runner.terminate()
+        runner.wait(timeout=30)
         with get_client(sync_client=True) as client:
             for name in [*ALERTS, RERUN_FAILED]:
                 for automation in client.read_automations_by_name(name):
                     client.delete_automation(automation.id)
-        runner.terminate()
-        runner.wait(timeout=30)
+            # Nor the deployments it served: other tests' automations would find them.
+            for deployment in client.read_deployments(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=names))
+            ):
+                client.delete_deployment(deployment.id)
         smtp.stop()
         hooks.shutdown()
         get_engine().dispose()

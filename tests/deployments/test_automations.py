@@ -120,11 +120,14 @@ def test_ensure_automations_is_idempotent(prefect_api: str, fast_heartbeats: Set
         (automation,) = _automations()
         assert automation.trigger.within.total_seconds() == 300  # type: ignore[attr-defined]
     finally:
-        for automation in _automations():
-            from prefect import get_client
+        from prefect import get_client
 
-            with get_client(sync_client=True) as client:
-                client.delete_automation(automation.id)  # type: ignore[attr-defined]
+        from deployments.automations import ALERTS, RERUN_FAILED
+
+        with get_client(sync_client=True) as client:
+            for name in [CRASH_DEAD_RUNS, *ALERTS, RERUN_FAILED]:
+                for automation in client.read_automations_by_name(name):
+                    client.delete_automation(automation.id)
 
 
 def test_a_killed_flow_run_is_crashed_within_the_threshold(
