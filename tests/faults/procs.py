@@ -29,7 +29,9 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, MetaData, create_engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp
 
@@ -179,15 +181,24 @@ def serve_app(app: ASGIApp, state_of: Any = None) -> Iterator[Served]:
         sock.close()
 
 
+Store = Path | str
+"""A store: a SQLite file's path, or a database URL (PostgreSQL)."""
+
+
+def store_url(db: Store) -> str:
+    """The SQLAlchemy URL of a store."""
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
 def hub_env(
-    sandbox_url: str, db: Path, prefect_api: str, data_dir: Path, **extra: str
+    sandbox_url: str, db: Store, prefect_api: str, data_dir: Path, **extra: str
 ) -> dict[str, str]:
-    """The environment of a hub process: every agency at the sandbox, a SQLite store."""
+    """The environment of a hub process: every agency at the sandbox, the given store."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "CETTAR_DATA_DIR": str(data_dir),
-        "CETTAR_DATABASE_URL": f"sqlite:///{db}",
+        "CETTAR_DATABASE_URL": store_url(db),
         "PREFECT_API_URL": prefect_api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # Short waits between retries: the faults are the point, not the backoff.
@@ -315,35 +326,65 @@ def run_ok(env: Mapping[str, str], *args: str, timeout: float = 300) -> Proc:
     return proc
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in conn.execute(f'pragma table_info("{table}")')]
-
-
 def _canonical(value: Any) -> Any:
     if isinstance(value, str):
         return _RECEIPT.sub(r"\1-*", value)
     return value
 
 
-def table_digests(db: Path) -> dict[str, tuple[int, str]]:
+@contextmanager
+def postgres_databases(base_url: str, *names: str) -> Iterator[list[str]]:
+    """Fresh PostgreSQL databases beside the session's `base_url`; dropped afterwards."""
+    server = base_url.rsplit("/", 1)[0]
+    suffix = base_url.rsplit("/", 1)[1]
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    made = [f"{suffix}_{name}" for name in names]
+    with admin.connect() as conn:
+        for db in made:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    try:
+        yield [f"{server}/{db}" for db in made]
+    finally:
+        for url in [f"{server}/{db}" for db in made]:
+            engine = _ENGINES.pop(url, None)
+            if engine is not None:
+                engine.dispose()
+        with admin.connect() as conn:
+            for db in made:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _engine(db: Store) -> Engine:
+    """One engine per store for the whole test process (polled while a run writes)."""
+    url = store_url(db)
+    if url not in _ENGINES:
+        _ENGINES[url] = create_engine(url, poolclass=NullPool)
+    return _ENGINES[url]
+
+
+def table_digests(db: Store) -> dict[str, tuple[int, str]]:
     """Per data table: row count and a SHA-256 of its rows (bookkeeping columns excluded)."""
     out: dict[str, tuple[int, str]] = {}
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        tables = [
-            r[0]
-            for r in conn.execute("select name from sqlite_master where type = 'table'")
-            if r[0] not in _SKIP_TABLES and not r[0].startswith("sqlite_")
-        ]
-        for table in sorted(tables):
-            skip = EXCLUDED["*"] | EXCLUDED.get(table, set())
-            cols = [c for c in _columns(conn, table) if c not in skip]
-            quoted = ", ".join(f'"{c}"' for c in cols)
+    engine = _engine(db)
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        for name in sorted(meta.tables):
+            if name in _SKIP_TABLES:
+                continue
+            table = meta.tables[name]
+            skip = EXCLUDED["*"] | EXCLUDED.get(name, set())
+            cols = [c for c in table.columns if c.name not in skip]
             rows = sorted(
                 json.dumps([_canonical(v) for v in row], default=str)
-                for row in conn.execute(f'select {quoted} from "{table}"')
+                for row in conn.execute(select(*cols))
             )
             digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()
-            out[table] = (len(rows), digest)
+            out[name] = (len(rows), digest)
     return out
 
 
@@ -356,36 +397,43 @@ def diff_digests(want: Mapping[str, tuple[int, str]], got: Mapping[str, tuple[in
     return "\n".join(lines)
 
 
-def audit_ok(db: Path) -> None:
+def audit_ok(db: Store) -> None:
     """Assert the store's audit hash chain verifies end to end."""
-    engine = create_engine(f"sqlite:///{db}")
-    try:
-        with engine.connect() as conn:
-            report = verify_audit(conn)
-    finally:
-        engine.dispose()
+    with _engine(db).connect() as conn:
+        report = verify_audit(conn)
     assert report.ok, report
 
 
-def store_counts(db: Path) -> dict[str, int]:
+_COUNTS = {
+    "pages": "select coalesce(sum(pages), 0) from sync_cursor",
+    "households": "select count(*) from household",
+    # Registry records stored: households and programme recipients (enrolments).
+    "records": "select (select count(*) from household) + (select count(*) from enrolment)",
+    "handoffs": "select count(*) from handoff",
+    "sent": "select count(*) from handoff_delivery where status = 'sent'",
+}
+
+
+def store_counts(db: Store) -> dict[str, int]:
     """Where a store stands: pages read, households, handoffs, deliveries sent (0: unreadable)."""
-    queries = {
-        "pages": "select coalesce(sum(pages), 0) from sync_cursor",
-        "households": "select count(*) from household",
-        # Registry records stored: households and programme recipients (enrolments).
-        "records": "select (select count(*) from household) + (select count(*) from enrolment)",
-        "handoffs": "select count(*) from handoff",
-        "sent": "select count(*) from handoff_delivery where status = 'sent'",
-    }
-    out = dict.fromkeys(queries, 0)
-    if not db.exists():
+    out = dict.fromkeys(_COUNTS, 0)
+    if isinstance(db, Path):
+        if not db.exists():
+            return out
+        # Read-only, and without waiting on the writer's lock: a poll must not slow it.
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+                for name, sql in _COUNTS.items():
+                    out[name] = int(conn.execute(sql).fetchone()[0])
+        except sqlite3.Error:
+            pass
         return out
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            for name, sql in queries.items():
-                out[name] = int(conn.execute(sql).fetchone()[0])
-    except sqlite3.Error:
-        pass
+        with _engine(db).connect() as conn:
+            for name, sql in _COUNTS.items():
+                out[name] = int(conn.execute(text(sql)).scalar_one())
+    except SQLAlchemyError:
+        pass  # not migrated yet
     return out
 
 

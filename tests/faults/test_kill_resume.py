@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ STEPS = [
 ]
 
 
-def _committed(db: Path, records: int) -> bool:
+def _committed(db: procs.Store, records: int) -> bool:
     return procs.store_counts(db)["records"] >= records
 
 
@@ -71,9 +72,23 @@ def _landed(kills: list[dict[str, Any]]) -> int:
     return sum(1 for k in kills if k["landed"])
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sync_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[procs.Store, procs.Store]]:
+    """Two empty stores, the reference and the one killed: SQLite files or PostgreSQL."""
+    if request.param == "sqlite":
+        yield tmp_path / "reference.db", tmp_path / "crashed.db"
+        return
+    with procs.postgres_databases(
+        request.getfixturevalue("postgres_url"), "reference", "crashed"
+    ) as (reference, crashed):
+        yield reference, crashed
+
+
 @pytest.mark.slow
 def test_sigkill_registry_sync_at_random_points_then_resume(
-    tmp_path: Path, prefect_api: str
+    tmp_path: Path, prefect_api: str, sync_stores: tuple[procs.Store, procs.Store]
 ) -> None:
     """KILLS kills of one registry sync: the resumed store equals an uninterrupted run's."""
     rng = random.Random(SEED)
@@ -81,7 +96,7 @@ def test_sigkill_registry_sync_at_random_points_then_resume(
     config = SandboxConfig(registry=SYNC_DATA, faults=FaultConfig(latency_ms=30))
     started = time.monotonic()
     with procs.serve_sandbox(config) as box:
-        reference, crashed = tmp_path / "reference.db", tmp_path / "crashed.db"
+        reference, crashed = sync_stores
         ref_env = procs.hub_env(box.url, reference, prefect_api, tmp_path)
         procs.db_upgrade(ref_env)
         procs.run_ok(ref_env, *SYNC_ARGS)
