@@ -104,6 +104,11 @@ class ChainWriter:
         entry = chain_entry(
             self._last, handoff_id, from_state, to_state, actor=actor, reason=reason, at=at
         )
+        self._queue(entry)
+        return entry
+
+    def _queue(self, entry: AuditEntry) -> None:
+        """Make `entry` the chain's last link and queue its row (written in batches)."""
         self._last = entry
         self._pending.append(
             {
@@ -120,7 +125,6 @@ class ChainWriter:
         )
         if len(self._pending) >= _WRITE_BATCH:
             self._write()
-        return entry
 
     @property
     def last_seq(self) -> int | None:
@@ -146,23 +150,9 @@ class ChainWriter:
         prev_hash = GENESIS if self._last is None else self._last.hash
         at_utc = at.astimezone(UTC)
         digest = entry_hash(seq, subject, None, action, actor, reason, at_utc, prev_hash)
-        entry = AuditEntry(seq, subject, None, action, actor, reason, at_utc, prev_hash, digest)
-        self._last = entry
-        self._pending.append(
-            {
-                "seq": entry.seq,
-                "handoff_id": entry.handoff_id,
-                "from_state": None,
-                "to_state": entry.to_state,
-                "actor": entry.actor,
-                "reason": entry.reason,
-                "at": entry.at,
-                "prev_hash": entry.prev_hash,
-                "hash": entry.hash,
-            }
+        self._queue(
+            AuditEntry(seq, subject, None, action, actor, reason, at_utc, prev_hash, digest)
         )
-        if len(self._pending) >= _WRITE_BATCH:
-            self._write()
 
     def _write(self) -> None:
         if not self._pending:
