@@ -84,9 +84,68 @@ def store(store_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
-    """One Prefect test server for the whole session; yields its API URL."""
+    """One Prefect test server for the whole session; yields its API URL.
+
+    Its database is a fresh PostgreSQL database when the server at 127.0.0.1:5432 answers
+    (always under CI): a whole suite keeps one server busy for a quarter of an hour, and
+    Prefect on SQLite then stalls on `database is locked` (a 60 s wait seen in a sync that
+    took 1.6 s alone). Without PostgreSQL it is Prefect's own SQLite test harness.
+    """
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+    if _postgres_available() is not None:
+        with prefect_test_harness(server_startup_timeout=120):
+            yield str(PREFECT_API_URL.value())
+        return
+    yield from _prefect_on_postgres()
+
+
+def _prefect_on_postgres() -> Iterator[str]:
+    """Prefect's test harness, with its server's database on a fresh PostgreSQL database."""
+    import socket
+    from contextlib import ExitStack
+
+    import prefect.context
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.server.database.dependencies import temporary_database_interface
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
+
+    name = f"cettar_prefect_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(temporary_database_interface())
+            stack.enter_context(
+                temporary_settings(
+                    updates={
+                        PREFECT_SERVER_DATABASE_CONNECTION_URL: (
+                            f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+                        )
+                    }
+                )
+            )
+            server = SubprocessASGIServer(port=port)
+            server.start(timeout=120)
+            stack.callback(server.stop)
+            stack.enter_context(temporary_settings(updates={PREFECT_API_URL: server.api_url}))
+            # As the harness does: contexts copied before the server started see it too.
+            stack.enter_context(
+                prefect.context._temporary_global_settings_context(
+                    prefect.context.get_settings_context()
+                )
+            )
+            yield str(PREFECT_API_URL.value())
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
