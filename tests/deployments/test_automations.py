@@ -50,12 +50,13 @@ with prefect_api(sys.argv[1]):
 
 
 @pytest.fixture
-def fast_heartbeats(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def fast_heartbeats(prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings with the shortest heartbeat Prefect allows and a short crash threshold."""
     monkeypatch.setenv("CETTAR_FLOW_HEARTBEAT_S", str(HEARTBEAT_S))
     monkeypatch.setenv("CETTAR_FLOW_CRASH_AFTER_S", str(CRASH_AFTER_S))
-    # `prefect_api` points this process's environment at the API: restored afterwards.
-    monkeypatch.setenv("PREFECT_API_URL", os.environ.get("PREFECT_API_URL", ""))
+    # The CLI commands of these tests find their API in the environment: the session's
+    # server, the one this process talks to (restored afterwards).
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
