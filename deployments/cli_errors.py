@@ -76,9 +76,12 @@ def settings_problem(exc: ValidationError) -> str:
     prefix = str(Settings.model_config.get("env_prefix", ""))
     problems = []
     for error in exc.errors(include_url=False, include_input=False, include_context=True):
-        name = (prefix + "_".join(str(part) for part in error["loc"])).upper()
         rule = _SETTING_RULES.get(error["type"])
         text = rule.format(**error.get("ctx", {})) if rule else _lower_first(error["msg"])
+        if not error["loc"]:  # a rule across settings names them in its own message
+            problems.append(f"settings: {text}")
+            continue
+        name = (prefix + "_".join(str(part) for part in error["loc"])).upper()
         problems.append(f"{name}: {text}")
     return "; ".join(problems)
 

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, create_model, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.sources import AGENCIES
 
-__all__ = ["AGENCIES", "Settings", "get_settings"]
+__all__ = ["AGENCIES", "DEVELOPMENT_PII_KEY", "Settings", "get_settings", "sandbox_token"]
+
+DEVELOPMENT_PII_KEY = "cettar-development-key-change-me"
+"""The PII key of the demo and the tests: public, so it must never key real ids."""
+
+
+def sandbox_token(agency: str) -> str:
+    """The public bearer token the sandbox agencies accept by default."""
+    return f"sandbox-{agency}-token"
+
+
+def _off_this_machine(url: str) -> bool:
+    # Loopback is the sandbox (demo, tests); any other host may be a real agency. A URL
+    # without a host is no agency at all: the client refuses it with its own message.
+    host = (urlsplit(url).hostname or "").lower()
+    if not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def _endpoint_fields() -> dict[str, Any]:
@@ -21,7 +43,7 @@ def _endpoint_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for agency in AGENCIES:
         fields[f"{agency}_url"] = (str, f"http://127.0.0.1:8765/{agency}")
-        fields[f"{agency}_token"] = (SecretStr, SecretStr(f"sandbox-{agency}-token"))
+        fields[f"{agency}_token"] = (SecretStr, SecretStr(sandbox_token(agency)))
     return fields
 
 
@@ -41,7 +63,7 @@ class Settings(_AgencyEndpoints):
     )
 
     # Keyed tokens of NIK / No. KK (HMAC); production sets its own secret.
-    pii_key: SecretStr = SecretStr("cettar-development-key-change-me")
+    pii_key: SecretStr = SecretStr(DEVELOPMENT_PII_KEY)
 
     http_timeout_s: float = 30.0
     http_connect_timeout_s: float = 5.0
@@ -97,6 +119,30 @@ class Settings(_AgencyEndpoints):
             raise ValueError("flow_crash_after_s must be longer than flow_heartbeat_s")
         return self
 
+    @model_validator(mode="after")
+    def _no_public_secrets_for_real_agencies(self) -> Settings:
+        # The development PII key and the sandbox tokens are public: with them a real NIK's
+        # token could be recomputed by anyone, and a real agency would be sent a known
+        # password. Agencies on loopback are the sandbox (demo, tests); any other host is
+        # treated as real.
+        remote = [a for a in AGENCIES if _off_this_machine(getattr(self, f"{a}_url"))]
+        if not remote:
+            return self
+        public = [
+            f"CETTAR_{a.upper()}_TOKEN"
+            for a in remote
+            if getattr(self, f"{a}_token").get_secret_value() == sandbox_token(a)
+        ]
+        if self.pii_key.get_secret_value() == DEVELOPMENT_PII_KEY:
+            public.insert(0, "CETTAR_PII_KEY")
+        if public:
+            hosts = sorted({urlsplit(getattr(self, f"{a}_url")).hostname or "" for a in remote})
+            raise ValueError(
+                f"agencies off this machine ({', '.join(hosts)}) need the hub's own secrets; "
+                f"still the public development value: {', '.join(public)}"
+            )
+        return self
+
     def agency_endpoint(self, agency: str) -> tuple[str, str]:
         """The base URL and bearer token of an agency; ValueError for an unknown agency."""
         if agency not in AGENCIES:
@@ -111,6 +157,17 @@ class Settings(_AgencyEndpoints):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'cettar.db'}"
+
+    # --- office desk (`cettar desk`) ---------------------------------------------------------
+    # Signs the desk's session cookies (production sets its own secret; changing it signs
+    # everyone out). Sessions end after this many idle hours; an account+address pair is
+    # refused sign-in for the window after this many wrong passwords in it. Secure cookies
+    # are for a desk served over HTTPS (behind a TLS proxy).
+    desk_secret_key: SecretStr = SecretStr("cettar-desk-development-key-change-me")
+    desk_session_idle_hours: float = Field(default=8.0, gt=0, le=720)
+    desk_login_max_failures: int = Field(default=5, ge=1, le=100)
+    desk_login_window_s: int = Field(default=900, ge=1, le=86_400)
+    desk_secure_cookies: bool = False
 
 
 @functools.cache

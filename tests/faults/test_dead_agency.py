@@ -45,6 +45,8 @@ def point(tmp_path: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> 
     for name in ("MAX_ATTEMPTS", "BACKOFF_BASE_S", "BACKOFF_MAX_S", "CONNECT_TIMEOUT_S"):
         monkeypatch.delenv(f"CETTAR_HTTP_{name}", raising=False)  # production waits
     monkeypatch.delenv("CETTAR_SYNC_WORKERS", raising=False)
+    # A registry off this machine is a real one: the hub refuses it the public dev secrets.
+    monkeypatch.setenv("CETTAR_PII_KEY", "dead-agency-test-pii-key")
 
     def aim(url: str, token: str | None = None) -> None:
         monkeypatch.setenv("CETTAR_REGISTRY_URL", url)
@@ -105,7 +107,7 @@ def test_a_closed_port_fails_the_run_within_a_minute(point: Point) -> None:
 
 
 def test_a_name_that_cannot_resolve_fails_the_run_within_a_minute(point: Point) -> None:
-    point("http://nonexistent.invalid/registry")
+    point("http://nonexistent.invalid/registry", token="registry-production-token")
     state, seconds, summary = _run("unresolvable name")
     _assert_fails_fast_with(state, seconds, summary, "cannot resolve nonexistent.invalid")
 

@@ -71,6 +71,7 @@ def test_every_agency_has_a_configured_endpoint() -> None:
 def test_endpoints_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CETTAR_DESA_URL", "https://desa.example/api")
     monkeypatch.setenv("CETTAR_DESA_TOKEN", "desa-secret-1")
+    monkeypatch.setenv("CETTAR_PII_KEY", "client-test-pii-key")
     s = Settings()
     assert s.agency_endpoint("desa") == ("https://desa.example/api", "desa-secret-1")
     # The token stays a secret in the settings' own repr.
@@ -133,7 +134,9 @@ def test_collections_are_allowed_per_agency() -> None:
 
 def test_for_agency_uses_the_configured_url_and_token() -> None:
     seen: list[httpx.Request] = []
-    settings = Settings(statistik_url="https://bps.test/statistik", statistik_token=TOKEN)
+    settings = Settings(
+        statistik_url="https://bps.test/statistik", statistik_token=TOKEN, pii_key="test-key"
+    )
     with AgencyClient.for_agency(
         "statistik", settings, transport=httpx.MockTransport(_paging(2, seen))
     ) as client:

@@ -244,7 +244,7 @@ def test_bad_arguments_fail_before_any_request(kwargs: dict[str, Any], message: 
 
 def test_for_agency_uses_registry_url_and_token() -> None:
     registry = FakeRegistry(2)
-    settings = Settings(registry_url=BASE, registry_token=TOKEN, page_limit=50)
+    settings = Settings(registry_url=BASE, registry_token=TOKEN, pii_key="test-key", page_limit=50)
     with AgencyClient.for_agency(
         "registry", settings, transport=httpx.MockTransport(registry)
     ) as client:
