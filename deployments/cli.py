@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from deployments.cli_backup import db_backup, db_restore
 from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from deployments.cli_handoffs import handoffs_app
 from deployments.cli_person import person_app
@@ -33,6 +34,8 @@ server_app = cli_app(help="The local Prefect server.")
 automations_app = cli_app(help="The hub's Prefect automations: alerts, dead runs Crashed.")
 deployments_app = cli_app(help="The hub's deployments (one list in deployments/serve.py).")
 app.add_typer(db_app, name="db")
+db_app.command("backup")(db_backup)
+db_app.command("restore")(db_restore)
 app.add_typer(sync_app, name="sync")
 app.add_typer(run_app, name="run")
 app.add_typer(handoffs_app, name="handoffs")
