@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -23,6 +25,18 @@ quarantine_app = cli_app(
     help="Quarantined records: what is held and why, replay, re-validation, retention."
 )
 console = plain_console()
+
+
+@contextmanager
+def _guarded(parts: Iterable[str], what: str) -> Iterator[None]:
+    """Hold the store guards of these parts (flows/guards.py), as the flows that write do."""
+    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+    from flows.guards import store_guard
+
+    store_engine()  # a missing or unmigrated store is reported before any server starts
+    server = ensure_server(get_settings(), configured_url=configured_prefect_url())
+    with prefect_api(server.api_url), store_guard(parts, what=what):
+        yield
 
 
 class Status(StrEnum):
@@ -91,15 +105,18 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Re-validate a source's open quarantine: store what is valid now, refresh the reasons."""
+    from flows.guards import parts_of_sources
+
     _check_source(source)
     settings = get_settings()
-    counts = replay_quarantined(
-        store_engine(),
-        source,
-        key=settings.pii_key.get_secret_value().encode(),
-        now=datetime.now(UTC),
-        batch=batch,
-    )
+    with _guarded(parts_of_sources([source]), f"cettar quarantine replay {source}"):
+        counts = replay_quarantined(
+            store_engine(),
+            source,
+            key=settings.pii_key.get_secret_value().encode(),
+            now=datetime.now(UTC),
+            batch=batch,
+        )
     if as_json:
         print(json.dumps(counts.as_dict(), ensure_ascii=False))
         return
@@ -125,18 +142,20 @@ def revalidate(
 ) -> None:
     """Re-check stored rows against today's contracts; quarantine and remove what fails."""
     from deployments.cli import _scope
+    from flows.guards import parts_of_sources
 
     for name in source or []:
         _check_source(name)
     scope = _scope(kabupaten, kecamatan)
     settings = get_settings()
-    results = revalidate_store(
-        store_engine(),
-        key=settings.pii_key.get_secret_value().encode(),
-        now=datetime.now(UTC),
-        sources=source or None,
-        scope=scope,
-    )
+    with _guarded(parts_of_sources(source or CATALOGUE), "cettar quarantine revalidate"):
+        results = revalidate_store(
+            store_engine(),
+            key=settings.pii_key.get_secret_value().encode(),
+            now=datetime.now(UTC),
+            sources=source or None,
+            scope=scope,
+        )
     if as_json:
         print(json.dumps({"scope": scope.label(), "sources": [r.as_dict() for r in results]}))
         return
@@ -165,10 +184,16 @@ def purge(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Delete quarantined records last seen longer ago than the retention; audited."""
+    from contextlib import nullcontext
+
+    from models.sources import AGENCIES
+
     days = retention_days or get_settings().quarantine_retention_days
-    counts = purge_quarantine(
-        store_engine(), now=datetime.now(UTC), retention_days=days, dry_run=dry_run
-    )
+    # A dry run only counts; a purge deletes with no sync writing quarantine rows.
+    with nullcontext() if dry_run else _guarded(AGENCIES, "cettar quarantine purge"):
+        counts = purge_quarantine(
+            store_engine(), now=datetime.now(UTC), retention_days=days, dry_run=dry_run
+        )
     if as_json:
         print(json.dumps(counts.as_dict(), ensure_ascii=False))
         return

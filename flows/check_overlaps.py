@@ -8,8 +8,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from flows.common import failed_message, run_instant, run_name
+from flows.guards import COORDINATION, store_guard
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import operator_instant
 from tasks.checks import CHECK_KINDS, Check, current_period, period_start, run_programme_check
@@ -111,13 +113,14 @@ def check_programme_overlaps(
     results: dict[str, dict[str, dict[str, int]]] = {}
     failed: dict[str, str] = {}
     # One check after another: each writes its handoffs in one transaction, and the audit
-    # chain gets them in the same order on every run.
-    for check in Check:
-        state = run_programme_check(check, period, now, scope, return_state=True)
-        if state.is_completed():
-            results[check.value] = state.result()
-        else:
-            failed[check.value] = failed_message(state)
+    # chain gets them in the same order on every run; no other writer of handoffs meanwhile.
+    with store_guard((COORDINATION,), what=flow_run.get_name() or "checks"):
+        for check in Check:
+            state = run_programme_check(check, period, now, scope, return_state=True)
+            if state.is_completed():
+                results[check.value] = state.result()
+            else:
+                failed[check.value] = failed_message(state)
     rows = summary_rows(results, failed)
     totals = {
         name: sum(c[name] for kinds in results.values() for c in kinds.values()) for name in _COUNTS

@@ -18,6 +18,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTa
 from prefect.tasks import Task
 from pydantic import Field
 
+from flows.guards import store_guard
 from flows.signals import DEAD_AGENCY_ERRORS, emit_partition_failures, emit_quarantine_spikes
 from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.settings import get_settings
@@ -239,11 +240,35 @@ def sync_and_publish(
 ) -> dict[str, Any]:
     """Prepare the store, sync each agency's collections over the scope; publish the summary.
 
+    The run holds the store guard of every agency it syncs (flows/guards.py) throughout.
+
     One task per (agency, partition). Raises `SyncIncomplete` if any partition failed (after
     publishing what the others did): its message lists the failed partitions and then each
     distinct reason, and its `summary` attribute holds this summary (counts and sanitised
     reasons only), which `deployments.run_audit.run_summary` reports for a failed run.
     """
+    with store_guard(collections, what=flow_run.get_name() or title):
+        return _sync_and_publish(
+            collections,
+            scope,
+            full_resync=full_resync,
+            page_limit=page_limit,
+            key=key,
+            title=title,
+            rerun=rerun,
+        )
+
+
+def _sync_and_publish(
+    collections: Mapping[str, Sequence[str]],
+    scope: RegionScope,
+    *,
+    full_resync: bool,
+    page_limit: int | None,
+    key: str,
+    title: str,
+    rerun: bool,
+) -> dict[str, Any]:
     prepare_store()
     results, failed, dead = run_partition_tasks(
         sync_partition,

@@ -9,10 +9,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture, wait
+from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.common import day_off_state, failed_message, run_name
+from flows.guards import COORDINATION, store_guard
 from integrations.sync.engine import ALL
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import collections_of
@@ -119,12 +121,19 @@ def dispatch_handoffs(
     skip_days_off: bool = False,
 ) -> dict[str, Any] | State[Any]:
     """Deliver pending handoffs, apply decisions, escalate overdue ones, send proposals."""
-    logger = get_run_logger()
     # One instant for every step: deadlines are counted in Jawa Timur's time (WIB).
     now = operator_instant(as_of)
     skipped = day_off_state(now, skip_days_off)
     if skipped is not None:
         return skipped
+    # Dispatch writes handoffs and reads back the offices' decisions into the kecamatan
+    # agency's tables: both parts are held for the whole run.
+    with store_guard((COORDINATION, "kecamatan"), what=flow_run.get_name() or "dispatch"):
+        return _dispatch(now, scope)
+
+
+def _dispatch(now: datetime, scope: RegionScope) -> dict[str, Any]:
+    logger = get_run_logger()
     prepare_store()
     run: Counter[str] = Counter()
     failed: list[str] = []

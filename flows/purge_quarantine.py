@@ -7,14 +7,18 @@ row with its counts to the audit chain (verified by `cettar handoffs verify-audi
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.common import run_name
+from flows.guards import store_guard
 from integrations.settings import get_settings
+from models.sources import AGENCIES
 from tasks.store_maintenance import purge_task
 
 __all__ = ["purge_markdown", "purge_quarantine_flow"]
@@ -48,7 +52,11 @@ def purge_quarantine_flow(
 ) -> dict[str, Any]:
     """Purge quarantined records not seen for the retention period; audited with counts."""
     days = retention_days or get_settings().quarantine_retention_days
-    summary = purge_task(days, dry_run)
+    # Every source's sync writes quarantine rows: the purge deletes with no sync running
+    # (a dry run only counts).
+    guard = nullcontext() if dry_run else store_guard(AGENCIES, what=flow_run.get_name() or "purge")
+    with guard:
+        summary = purge_task(days, dry_run)
     create_markdown_artifact(
         key="purge-quarantine-report",
         markdown=purge_markdown(summary),

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 from pydantic import Field
 
 from flows.common import SourceName, run_name
+from flows.guards import parts_of_sources, store_guard
 from tasks.store_maintenance import replay_task
 
 __all__ = ["replay_quarantine"]
@@ -33,7 +35,8 @@ ReasonKey = Annotated[
 )
 def replay_quarantine(source: SourceName, reason: ReasonKey = None) -> dict[str, Any]:
     """Store what of a source's open quarantine is valid now; refresh the others' reasons."""
-    result = replay_task(str(source), reason)
+    with store_guard(parts_of_sources([source]), what=flow_run.get_name() or "replay"):
+        result = replay_task(str(source), reason)
     lines = [
         f"# Quarantine replay · {source}" + (f" · {reason}" if reason else ""),
         "",

@@ -13,8 +13,10 @@ from typing import Any
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
 from flows.common import SourceName, run_name
+from flows.guards import parts_of_sources, store_guard
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.sources import CATALOGUE
 from tasks.store_maintenance import revalidate_source_task
@@ -52,7 +54,8 @@ def revalidate_store_flow(
 ) -> dict[str, Any]:
     """Re-validate stored rows against the current contracts; quarantine what fails now."""
     names = [str(s) for s in sources] if sources else list(CATALOGUE)
-    results = {name: revalidate_source_task(name, scope) for name in names}
+    with store_guard(parts_of_sources(names), what=flow_run.get_name() or "revalidate"):
+        results = {name: revalidate_source_task(name, scope) for name in names}
     create_table_artifact(
         key="revalidate-store-summary",
         table=[

@@ -108,6 +108,12 @@ class Settings(_AgencyEndpoints):
     flow_heartbeat_s: int = Field(default=60, ge=30, le=3600)
     flow_crash_after_s: int = Field(default=240, ge=31, le=86_400)
 
+    # Store guards (flows/guards.py): a writer's lease on its part of the store lasts this
+    # long unless renewed (Prefect's floor is 60 s; renewed at a quarter of it), and a run
+    # waits at most this long for a part another run holds, then fails saying so.
+    guard_lease_s: int = Field(default=60, ge=60, le=3600)
+    guard_wait_s: float = Field(default=6 * 3600, gt=0)
+
     # Quarantined payloads hold clear ids: kept this long after their last sighting, then
     # purged by the `purge-quarantine` flow.
     quarantine_retention_days: int = Field(default=90, ge=1, le=3650)

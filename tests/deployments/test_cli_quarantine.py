@@ -30,8 +30,10 @@ BAD_NIK = NIK[:-4] + "0000"
 
 
 @pytest.fixture
-def hub_store(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """The CLI's settings pointed at a fresh migrated store."""
+def hub_store(
+    store_url: str, prefect_api: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """The CLI's settings pointed at a fresh migrated store (replay takes a store guard)."""
     monkeypatch.setenv("CETTAR_DATABASE_URL", store_url)
     monkeypatch.setenv("CETTAR_PII_KEY", KEY)
     get_settings.cache_clear()

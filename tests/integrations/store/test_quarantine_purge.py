@@ -137,8 +137,9 @@ def test_purge_rows_interleave_with_handoff_transitions_in_one_chain(store: Engi
 
 
 def test_the_cli_command_dry_runs_then_purges(
-    store: Engine, store_url: str, monkeypatch: Any
+    store: Engine, store_url: str, prefect_api: str, monkeypatch: Any
 ) -> None:
+    # The purge holds every agency's store guard (a Prefect API); the dry run none.
     import json
 
     from typer.testing import CliRunner

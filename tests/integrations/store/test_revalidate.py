@@ -207,8 +207,9 @@ def test_every_source_of_the_catalogue_is_accounted_for(store: Engine) -> None:
 
 
 def test_the_cli_command_reports_counts_and_refuses_a_bad_scope(
-    store: Engine, store_url: str, monkeypatch: Any
+    store: Engine, store_url: str, prefect_api: str, monkeypatch: Any
 ) -> None:
+    # The command holds the store guards of the sources it re-validates (a Prefect API).
     from typer.testing import CliRunner
 
     from deployments.cli import app
