@@ -60,6 +60,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         engine = make_engine(url)
         from sqlmodel import SQLModel
 
+        import models.desk_tables
         import models.tables  # noqa: F401
 
         with engine.begin() as conn:

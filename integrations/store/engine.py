@@ -139,6 +139,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def migrations_head() -> str:
+    """The revision the hub's migrations end at: a store must be at it."""
+    return ", ".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
+
+
 def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     """Bring the store's schema up to `revision` (idempotent), creating a missing SQLite store.
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+import models.desk_tables
 import models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
