@@ -1,18 +1,27 @@
 """Dialect-aware bulk writes: newer-wins upserts, insert-only, sightings, plain upserts.
 
+On PostgreSQL a large newer-wins batch is copied (COPY) into a temporary staging table and
+merged by one INSERT .. SELECT .. ON CONFLICT, with the same rule and count as the batch
+statement used for smaller batches and on SQLite.
+
 Also the one bulk read the writes need: the stored rows of a batch's keys (`stored_rows`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select
+import psycopg
+from psycopg import sql as pgsql
+from sqlalchemy import Column, Connection, MetaData, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateTable
 
 
 def _insert(dialect: str, table: Table) -> Any:
@@ -62,6 +71,10 @@ def upsert_newer(
         return 0
     key = tuple(key)
     unique = _newest_per_key(rows, key, version_column)
+    if conn.dialect.name == "postgresql" and len(unique) >= PG_COPY_MIN_ROWS:
+        staged = _staging_plan(conn.dialect, table, tuple(unique[0]))
+        if staged is not None:
+            return _copy_upsert_newer(conn, staged, unique, key, version_column)
     stmt = _upsert_newer_stmt(conn.dialect.name, table, key, version_column)
     return _write(conn, stmt, unique)
 
@@ -81,6 +94,119 @@ def _newest_per_key(
         if seen is None or row[version_column] > seen[version_column]:
             newest[k] = row
     return list(newest.values())
+
+
+# --- PostgreSQL: COPY into a staging table, then one INSERT .. SELECT .. ON CONFLICT ------------
+
+PG_COPY_MIN_ROWS = 100
+"""Batches of at least this many rows (after removing repeated keys) take the COPY path."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Staging:
+    """How a batch with given columns reaches `target` through a temporary table."""
+
+    target: Table
+    staging: Table
+    columns: tuple[str, ...]
+    # Values for the target's columns the rows leave out: their scalar column defaults, as
+    # an INSERT of the rows themselves would fill in.
+    defaults: tuple[Any, ...]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _staging_plan(dialect: Any, target: Table, row_columns: tuple[str, ...]) -> _Staging | None:
+    """The staging table for rows with these columns; None when they cannot go that way."""
+    if any(name not in target.c for name in row_columns):
+        return None
+    missing = [c for c in target.columns if c.name not in row_columns]
+    if any(c.default is None or not c.default.is_scalar for c in missing):
+        # A column the rows leave out without a plain default (a sequence, a callable):
+        # only the ordinary INSERT knows how to fill it.
+        return None
+    columns = row_columns + tuple(c.name for c in missing)
+    # One staging table per column list: a session may write rows of several shapes.
+    shape = hashlib.blake2s(",".join(columns).encode(), digest_size=4).hexdigest()
+    staging = Table(
+        f"{target.name}_staging_{shape}",
+        MetaData(),
+        *(Column(name, target.c[name].type) for name in columns),
+        prefixes=["TEMPORARY"],
+        # Emptied after each batch; also at commit, so nothing outlives the transaction.
+        postgresql_on_commit="DELETE ROWS",
+    )
+    processors = tuple(
+        (i, proc)
+        for i, name in enumerate(columns)
+        if (proc := target.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    )
+    defaults = tuple(cast(Any, c.default).arg for c in missing)
+    return _Staging(target, staging, columns, defaults, processors)
+
+
+@functools.lru_cache(maxsize=64)
+def _merge_newer_stmt(staged: _Staging, key: tuple[str, ...], version_column: str) -> Any:
+    """INSERT the staged rows; a stored row is overwritten only by a newer version."""
+    target, staging = staged.target, staged.staging
+    # Key order: two writers of overlapping keys lock them in the same order.
+    rows = select(*(staging.c[c] for c in staged.columns)).order_by(*(staging.c[k] for k in key))
+    stmt = postgresql.insert(target).from_select(list(staged.columns), rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_=_incoming_non_key(stmt, target, key),
+        where=stmt.excluded[version_column] > target.c[version_column],
+    )
+    # RETURNING lists only the rows inserted or updated: counted in the database.
+    written = stmt.returning(target.c[key[0]]).cte("written")
+    return select(func.count()).select_from(written)
+
+
+def _copy_upsert_newer(
+    conn: Connection,
+    staged: _Staging,
+    rows: Sequence[Mapping[str, Any]],
+    key: tuple[str, ...],
+    version_column: str,
+) -> int:
+    """Newer-wins upsert of rows (one per key) through COPY and one merge; rows written."""
+    conn.execute(CreateTable(staged.staging, if_not_exists=True))
+    name = pgsql.Identifier(staged.staging.name)
+    copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
+        name, pgsql.SQL(", ").join(pgsql.Identifier(c) for c in staged.columns)
+    )
+    given = staged.columns[: len(staged.columns) - len(staged.defaults)]
+    getter = operator.itemgetter(*given)
+    plain = len(given) > 1 and not staged.defaults and not staged.processors
+    # The connection's own DBAPI connection: the COPY runs in the caller's transaction.
+    dbapi = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    with dbapi.cursor() as cur:
+        try:
+            with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    if plain:
+                        copy.write_row(getter(row))
+                        continue
+                    picked = getter(row)
+                    values = [*(picked if len(given) > 1 else (picked,)), *staged.defaults]
+                    for i, proc in staged.processors:
+                        if values[i] is not None:
+                            values[i] = proc(values[i])
+                    copy.write_row(values)
+        except psycopg.Error as exc:
+            # Raised as the statement path raises it: the same SQLAlchemy error classes for
+            # callers, and no parameters in the text.
+            raise DBAPIError.instance(
+                copy_sql.as_string(dbapi),
+                None,
+                exc,
+                psycopg.Error,
+                hide_parameters=True,
+                dialect=conn.dialect,
+            ) from exc
+        written = int(conn.execute(_merge_newer_stmt(staged, key, version_column)).scalar_one())
+        cur.execute(pgsql.SQL("TRUNCATE {}").format(name))
+    return written
 
 
 @dataclass(frozen=True, slots=True)
