@@ -8,6 +8,7 @@ and no view shows a clear NIK or No. KK.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -144,3 +145,30 @@ def test_artifacts_tab_shows_the_registry_sync_summary_table(page: Page, hub_run
             ]
         )
     _assert_no_clear_ids(page, "the registry-sync-summary artifact")
+
+
+def test_event_feed_shows_the_hubs_event_and_the_automations_page_its_automations(
+    page: Page, hub_run: HubRun, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from deployments.automations import CRASH_DEAD_RUNS
+    from flows.signals import QUARANTINE_SPIKE
+
+    # The run quarantined far more than CETTAR_QUARANTINE_ALERT_RATE of its records: the
+    # hub's event is in the server's event feed, naming the source, never a person.
+    quarantined = sum(t["quarantined"] for t in hub_run.summary["totals"].values())
+    assert quarantined > 0
+    page.goto(f"{hub_run.ui_url}/events")
+    spike = page.get_by_text(QUARANTINE_SPIKE).first
+    expect(spike).to_be_visible()
+    _assert_no_clear_ids(page, "the event feed")
+    spike.scroll_into_view_if_needed()
+    page.screenshot(path=tmp_path / "prefect-ui-event-feed.png")
+
+    # The automation the hub applied to its server when the run started (the alert and
+    # re-run automations need their deployments, which this server does not have).
+    page.goto(f"{hub_run.ui_url}/automations")
+    expect(page.get_by_text(CRASH_DEAD_RUNS, exact=True)).to_be_visible()
+    page.screenshot(path=tmp_path / "prefect-ui-automations.png", full_page=True)
+    print(f"screenshots in {tmp_path}")
