@@ -147,6 +147,49 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"store at {store_name(engine)} is at {revision}; {n:,} regions loaded")
 
 
+@db_app.command("rekey")
+def db_rekey(
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Rotate even with handoffs in this period or an empty registry."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the store's tokens under a new CETTAR_PII_KEY (see README: key rotation)."""
+    from deployments.cli_errors import CliFailure, store_guarded
+    from flows.guards import parts_of_sources
+    from integrations.store.rekey import RekeyRefused, rekey_store, token_only_sources
+    from models.workdays import operator_instant
+    from tasks.checks import current_period
+
+    now = operator_instant(None)
+    parts = ["registry", *parts_of_sources(token_only_sources())]
+    with store_guarded(parts, "cettar db rekey") as engine:
+        try:
+            counts = rekey_store(
+                engine,
+                key=get_settings().pii_key.get_secret_value().encode(),
+                now=now,
+                period=current_period(now),
+                force=force,
+            )
+        except RekeyRefused as exc:
+            raise CliFailure(str(exc)) from None
+    if as_json:
+        print(json.dumps(counts.as_dict()))
+        return
+    if counts.already_keyed:
+        console.print("the store is already keyed with CETTAR_PII_KEY: nothing to do")
+        return
+    for table, n in counts.recomputed.items():
+        console.print(f"{table}: {n:,} tokens recomputed")
+    for source, n in counts.cleared.items():
+        console.print(f"{source}: {n:,} rows cleared; its next sync reads it whole again")
+    console.print(f"audit chain row {counts.audit_seq}")
+
+
 def _run_flow(
     flow: Any,
     kabupaten: list[str] | None,

@@ -11,6 +11,8 @@ neither Rich markup nor emoji codes; styling is given as `Text` styles.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -32,6 +34,7 @@ __all__ = [
     "plain_console",
     "settings_problem",
     "store_engine",
+    "store_guarded",
 ]
 
 
@@ -57,6 +60,19 @@ def store_engine() -> Engine:
     engine = get_engine()
     require_store(engine)
     return engine
+
+
+@contextmanager
+def store_guarded(parts: Iterable[str], what: str) -> Iterator[Engine]:
+    """The store's engine, with the guards of these parts held (flows/guards.py) as flows do."""
+    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+    from flows.guards import store_guard
+    from integrations.settings import get_settings
+
+    engine = store_engine()  # a missing or unmigrated store is reported before any server
+    server = ensure_server(get_settings(), configured_url=configured_prefect_url())
+    with prefect_api(server.api_url), store_guard(parts, what=what):
+        yield engine
 
 
 _SETTING_RULES = {

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
@@ -12,7 +10,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
+from deployments.cli_errors import (
+    CliUsageError,
+    cli_app,
+    plain_console,
+    store_engine,
+    store_guarded,
+)
 from integrations.settings import get_settings
 from integrations.store.quarantine import purge_quarantine, quarantine_summary, quarantine_totals
 from integrations.store.replay import replay_quarantined
@@ -25,18 +29,6 @@ quarantine_app = cli_app(
     help="Quarantined records: what is held and why, replay, re-validation, retention."
 )
 console = plain_console()
-
-
-@contextmanager
-def _guarded(parts: Iterable[str], what: str) -> Iterator[None]:
-    """Hold the store guards of these parts (flows/guards.py), as the flows that write do."""
-    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
-    from flows.guards import store_guard
-
-    store_engine()  # a missing or unmigrated store is reported before any server starts
-    server = ensure_server(get_settings(), configured_url=configured_prefect_url())
-    with prefect_api(server.api_url), store_guard(parts, what=what):
-        yield
 
 
 class Status(StrEnum):
@@ -109,7 +101,7 @@ def replay(
 
     _check_source(source)
     settings = get_settings()
-    with _guarded(parts_of_sources([source]), f"cettar quarantine replay {source}"):
+    with store_guarded(parts_of_sources([source]), f"cettar quarantine replay {source}"):
         counts = replay_quarantined(
             store_engine(),
             source,
@@ -148,7 +140,7 @@ def revalidate(
         _check_source(name)
     scope = _scope(kabupaten, kecamatan)
     settings = get_settings()
-    with _guarded(parts_of_sources(source or CATALOGUE), "cettar quarantine revalidate"):
+    with store_guarded(parts_of_sources(source or CATALOGUE), "cettar quarantine revalidate"):
         results = revalidate_store(
             store_engine(),
             key=settings.pii_key.get_secret_value().encode(),
@@ -190,7 +182,7 @@ def purge(
 
     days = retention_days or get_settings().quarantine_retention_days
     # A dry run only counts; a purge deletes with no sync writing quarantine rows.
-    with nullcontext() if dry_run else _guarded(AGENCIES, "cettar quarantine purge"):
+    with nullcontext() if dry_run else store_guarded(AGENCIES, "cettar quarantine purge"):
         counts = purge_quarantine(
             store_engine(), now=datetime.now(UTC), retention_days=days, dry_run=dry_run
         )
