@@ -110,11 +110,23 @@ def sandbox(
     latency_ms: int = 0,
     drop_rate: float = 0.0,
     truncate_rate: float = 0.0,
+    page_cache: Annotated[
+        str | None,
+        typer.Option(help="Serve registry pages rendered once and kept in this directory."),
+    ] = None,
+    prerender: Annotated[
+        int | None,
+        typer.Option(help="Before serving, render every page of this size into --page-cache."),
+    ] = None,
 ) -> None:
     """Serve the simulated agency APIs (OpenAPI at /docs) until interrupted."""
+    from pathlib import Path
+
     from sandbox.config import FaultConfig, RegistryDataConfig, SandboxConfig
     from sandbox.server import run
 
+    if prerender is not None and page_cache is None:
+        raise CliUsageError("--prerender needs --page-cache")
     config = SandboxConfig(
         registry=RegistryDataConfig(seed=seed, households=households),
         faults=FaultConfig(
@@ -125,7 +137,13 @@ def sandbox(
             drop_rate=drop_rate,
             truncate_rate=truncate_rate,
         ),
+        page_cache_dir=None if page_cache is None else Path(page_cache),
     )
+    if prerender is not None:
+        from sandbox.page_cache import prerender_config
+
+        written = prerender_config(config, prerender)
+        console.print(f"{written:,} registry pages of {prerender} rendered into {page_cache}")
     console.print(f"sandbox agencies on http://{host}:{port} (registry under /registry)")
     run(host=host, port=port, config=config)
 

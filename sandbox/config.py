@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -263,6 +264,9 @@ class SandboxConfig(BaseModel):
     # False: no deliberately broken record anywhere (both `bad_rate`s read as 0), so every
     # served record keeps to its wire contract, e.g. to check responses against the document.
     bad_records: bool = True
+    # A directory: registry pages are rendered once and then served from files there
+    # (`sandbox.page_cache`), byte for byte as live, so a benchmark times the client only.
+    page_cache_dir: Path | None = None
 
     @model_validator(mode="before")
     @classmethod

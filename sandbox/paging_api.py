@@ -8,7 +8,6 @@ agency's injector before the page is built. Pages are built from plain dicts and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from sandbox.coordination_data import Pager
 from sandbox.cursor import encode_cursor
 from sandbox.errors import JSON, error_response
 from sandbox.faults import DroppedResponse, Fault, truncated_response
+from sandbox.page_cache import CACHED_COLLECTIONS, REGISTRY_AGENCY, page_body
 from sandbox.read_query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -126,13 +126,25 @@ async def serve_page(
         after = query.position(collection)
     except QueryError as exc:
         return error_response(400, exc.kind, exc.msg)
-    records, nxt = pager(
-        since=query.updated_since, after=after, kecamatan=query.kecamatan, limit=query.limit
-    )
-    next_cursor = None if nxt is None else encode_cursor(collection, nxt)
-    body = json.dumps(
-        {"data": records, "next_cursor": next_cursor}, ensure_ascii=False, separators=(",", ":")
-    ).encode()
+
+    def render() -> bytes:
+        records, nxt = pager(
+            since=query.updated_since, after=after, kecamatan=query.kecamatan, limit=query.limit
+        )
+        return page_body(records, None if nxt is None else encode_cursor(collection, nxt))
+
+    cache = state.page_cache
+    if cache is not None and agency == REGISTRY_AGENCY and collection in CACHED_COLLECTIONS:
+        body = cache.body(
+            collection,
+            render,
+            since=query.updated_since,
+            after=after,
+            kecamatan=query.kecamatan,
+            limit=query.limit,
+        )
+    else:
+        body = render()
     if fault is Fault.DROP:
         return DroppedResponse(body, aux)
     if fault is Fault.TRUNCATE:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--truncate-rate", type=float, default=0.0)
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--page-cache", help="serve registry pages rendered once, kept here")
+    parser.add_argument("--prerender", type=int, help="first render every page of this size")
     args = parser.parse_args(argv)
+    if args.prerender is not None and args.page_cache is None:
+        parser.error("--prerender needs --page-cache")
     config = SandboxConfig(
         registry=RegistryDataConfig(seed=args.seed, households=args.households, epoch=args.epoch),
         faults=FaultConfig(
@@ -91,7 +96,12 @@ def main(argv: list[str] | None = None) -> None:
             truncate_rate=args.truncate_rate,
             latency_ms=args.latency_ms,
         ),
+        page_cache_dir=None if args.page_cache is None else Path(args.page_cache),
     )
+    if args.prerender is not None:
+        from sandbox.page_cache import prerender_config
+
+        prerender_config(config, args.prerender)
     run(args.host, args.port, config)
 
 

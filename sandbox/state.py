@@ -10,6 +10,7 @@ from sandbox.config import FaultConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData, served_registry
 from sandbox.faults import Fault, FaultInjector
 from sandbox.inbox import Inbox
+from sandbox.page_cache import PageCache
 from sandbox.proposals import ProposalBox
 from sandbox.registry_data import index_of_household_id
 from sandbox.stats import RequestStats
@@ -23,6 +24,11 @@ class SandboxState:
     def __init__(self, config: SandboxConfig, regions: RegionRegistry | None = None) -> None:
         self.config = config
         self.registry = served_registry(config, regions)
+        self.page_cache = (
+            None
+            if config.page_cache_dir is None
+            else PageCache(config.page_cache_dir, self.registry)
+        )
         self.coordination = CoordinationData(self.registry, config.coordination)
         self.faults = FaultInjector(config.faults)
         self.agency_faults: dict[str, FaultInjector] = {

@@ -36,7 +36,10 @@ def worker_pool(processes: int) -> ProcessPoolExecutor:
     """The process-wide pool of `processes` workers, started on first use."""
     # spawn, not fork: the parent runs threads (Prefect, HTTP read-ahead) that fork would copy.
     pool = ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        # Workers allocate the page's models and rows: the same collector tuning applies.
+        initializer=tune_collector_for_bulk,
     )
     atexit.register(pool.shutdown, wait=True, cancel_futures=True)
     return pool

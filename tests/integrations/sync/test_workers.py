@@ -31,3 +31,13 @@ def test_collector_is_tuned_once_per_process() -> None:
     assert gc.get_threshold() == (10_000, 50, 50)
     tune_collector_for_bulk()  # cached: a second call freezes nothing new
     assert gc.get_freeze_count() == frozen
+
+
+def _collector_state(_: int) -> tuple[tuple[int, int, int], int]:
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
+def test_worker_processes_tune_their_collector_too() -> None:
+    [(_, (threshold, frozen))] = list(ordered_map(_collector_state, [("w", (0,))], processes=1))
+    assert threshold == (10_000, 50, 50)
+    assert frozen > 0
