@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deployments.coordination_truth import check_scores, store_figures
+from deployments.demo_desk import DEMO_DESK_OFFICES, answer_on_the_desk, desk_deliveries, serve_desk
 from deployments.prefect_server import (
     PrefectServer,
     configured_prefect_url,
@@ -57,6 +58,8 @@ def point_settings_at(database_url: str, sandbox_url: str, data_dir: Path) -> No
     os.environ["CETTAR_DATA_DIR"] = str(data_dir)
     for agency in AGENCIES:
         os.environ[f"CETTAR_{agency.upper()}_URL"] = f"{sandbox_url}/{agency}"
+    # Some offices answer on the desk (deployments/demo_desk.py), the rest on the inbox.
+    os.environ["CETTAR_DESK_OFFICES"] = json.dumps(DEMO_DESK_OFFICES)
     from integrations.store.engine import get_engine
 
     get_settings.cache_clear()
@@ -182,16 +185,41 @@ def run_demo(
                 if not as_json:
                     line = f"{label}: {state.name} in {seconds:.0f} s"
                     console.print(_done(state.is_completed(), line))
+                if day == 1:
+                    desk = _desk_day(as_of, console, as_json)
             inbox = admin.inbox()
         finally:
             admin.close()
         records = [audit_flow_tree(UUID(d["flow_run_id"])) for d in days]
-        result = _result(config, days, records, inbox, server, store, as_of)
+        result = _result(config, days, records, inbox, server, store, as_of, desk)
     if as_json:
         print(json.dumps(result, default=str))
     else:
         _print_summary(console, result, server)
     return 0 if result["ok"] else 1
+
+
+def _desk_day(as_of: datetime, console: Console, quiet: bool) -> dict[str, Any]:
+    """After the first day's dispatch: desk officers answer a share of their handoffs."""
+    from integrations.store.engine import get_engine
+
+    engine = get_engine()
+    # The desk's clock is the demo's: two hours into the first day.
+    answered_at = as_of + timedelta(hours=2)
+    with _status(console, quiet, "Answering on the office desk…"):
+        started = time.monotonic()
+        with serve_desk(engine, lambda: answered_at) as url:
+            desk = answer_on_the_desk(engine, url, answered_at)
+        desk["seconds"] = round(time.monotonic() - started, 2)
+    if not quiet:
+        outcomes = ", ".join(f"{n} {k}" for k, n in desk["outcomes"].items()) or "none"
+        line = (
+            f"office desk on {desk['url']}: {len(desk['accounts'])} kecamatan officers "
+            f"answered {desk['answered']} handoffs through its forms ({outcomes}) "
+            f"in {desk['seconds']:.0f} s"
+        )
+        console.print(_done(True, line))
+    return desk
 
 
 def _result(
@@ -202,6 +230,7 @@ def _result(
     server: PrefectServer,
     store: Any,
     as_of: datetime,
+    desk: dict[str, Any],
 ) -> dict[str, Any]:
     from integrations.store.engine import get_engine
     from sandbox.truth import coordination_truth, registry_truth
@@ -212,6 +241,7 @@ def _result(
     coordination = coordination_truth(config)
     scores = check_scores(engine, coordination, key)
     figures = store_figures(engine, as_of)
+    on_desk = desk_deliveries(engine)
     first = days[0]["steps"].get("sync-registry", {})
     hh = first.get("totals", {}).get("registry.households", {})
     rc = first.get("totals", {}).get("registry.recipients", {})
@@ -234,8 +264,11 @@ def _result(
         "bad_recipients_quarantined": rc.get("quarantined") == truth["bad_recipients"],
         "every_planted_conflict_found": all(s["recall"] == 1.0 for s in scores.values()),
         "no_clean_case_flagged": all(s["precision"] == 1.0 for s in scores.values()),
+        # Deliveries to desk-only offices are recorded on the desk, never posted.
         "every_office_saw_each_handoff_once": inbox["pairs_seen_more_than_once"] == 0
-        and inbox["pairs"] == figures["deliveries_sent"],
+        and inbox["pairs"] == figures["deliveries_sent"] - on_desk,
+        "desk_answers_went_through_the_decision_rule": desk["answered"] > 0
+        and set(desk["outcomes"]) <= {"applied", "repeat", "superseded"},
         "overdue_handoffs_escalated": figures["overdue_not_escalated"] == 0
         and figures["escalated"] > 0,
         "audit_chain_intact": figures["audit"]["ok"],
@@ -254,6 +287,7 @@ def _result(
             k: inbox[k] for k in ("receipts", "posts", "replays", "faulted_after_commit", "pairs")
         }
         | {"pairs_seen_more_than_once": inbox["pairs_seen_more_than_once"]},
+        "desk": {**desk, "deliveries_on_desk": on_desk, "offices_config": DEMO_DESK_OFFICES},
         "worst_kecamatan": figures["worst"],
         "scorecard_files": scorecard.get("files", {}),
         "prefect": {"api_url": server.api_url, **prefect},
@@ -314,6 +348,28 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
         f"{inbox['pairs_seen_more_than_once']}. Update proposals sent to the registry: "
         f"{h['proposals_sent']:,}."
     )
+
+    desk = result.get("desk")
+    if desk:
+        console.print(
+            Text(
+                f"Office desk: {desk['deliveries_on_desk']:,} deliveries made on the desk "
+                f"(offices {', '.join(f'{k} {v}' for k, v in desk['offices_config'].items())}); "
+                f"{desk['answered']:,} handoffs answered through its forms."
+            )
+        )
+        console.print(
+            Text.assemble(
+                "Desk (served during the demo at ",
+                (desk["url"], "bold"),
+                "): serve it again with ",
+                (
+                    f"CETTAR_DATABASE_URL=sqlite:///{result['store']} ./dev cettar desk serve",
+                    "bold",
+                ),
+                f" and sign in as {desk['account']} / {desk['password']}.",
+            )
+        )
 
     worst = Table(title="Five worst kecamatan (scorecard)")
     for col in ("kecamatan", "name", "backlog", "overdue", "escalated", "rank"):

@@ -65,6 +65,15 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         _WORKING_DAYS,
     ),
     Deployment(
+        "flows/desk_digest.py:desk_digest",
+        "desk-digest",
+        "07:00 on working days: each desk office's digest (new, due soon, overdue) and each "
+        "kabupaten/kota's escalations, mailed once per office and day.",
+        "0 7 * * 1-5",
+        ("desk", "handoffs"),
+        _WORKING_DAYS,
+    ),
+    Deployment(
         "flows/sync_registry.py:sync_registry",
         "registry-nightly",
         "Incremental registry sync of the whole province, every night.",

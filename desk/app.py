@@ -47,6 +47,7 @@ from desk.store import (
     evidence_of,
     list_handoffs,
     people_for,
+    province_scorecard,
     reveal_person,
     summary,
     visible_handoff,
@@ -101,6 +102,10 @@ _OUTCOME_MESSAGES = {
     "illegal": "Keputusan ini tidak berlaku untuk status serah terima saat ini.",
     "deferred": "Serah terima belum tercatat terkirim; keputusan akan diterapkan nanti.",
 }
+
+
+_SCORECARD_KECAMATAN = 50
+"""Kecamatan lines on the scorecard page, worst first."""
 
 
 class _Redirect(Exception):
@@ -272,6 +277,7 @@ def create_app(
             "office": office_label(row.office),
             "role": ROLE_LABELS[account.role],
             "summary": account.office.level in (OfficeLevel.KABUPATEN, OfficeLevel.PROVINCE),
+            "scorecard": account.office.level is OfficeLevel.PROVINCE,
             "accounts": can_manage_accounts(account),
             "must_change": bool(row.must_change_password),
         }
@@ -690,5 +696,25 @@ def create_app(
             rows = summary(conn, account, today())
         per = "kabupaten/kota" if account.office.level is OfficeLevel.PROVINCE else "kecamatan"
         return render(request, "summary.html", viewer=request.state.viewer, rows=rows, per=per)
+
+    # --- the province's scorecard ------------------------------------------------------------
+
+    @app.get("/scorecard", response_class=HTMLResponse)
+    def scorecard(request: Request) -> HTMLResponse:
+        row = signed_in(request)
+        if account_of(row).office.level is not OfficeLevel.PROVINCE:
+            raise _Page(404, "Tidak ditemukan", "Rapor kecamatan untuk akun provinsi.")
+        with engine.connect() as conn:
+            card = province_scorecard(conn, now_of(), cal)
+        # The worst kecamatan only: all 666 lines would pass the page's 100 KB.
+        worst = [r for r in card.kecamatan if r.rank is not None][:_SCORECARD_KECAMATAN]
+        return render(
+            request,
+            "scorecard.html",
+            viewer=request.state.viewer,
+            card=card,
+            worst=worst,
+            shown=_SCORECARD_KECAMATAN,
+        )
 
     return app

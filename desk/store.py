@@ -22,6 +22,11 @@ from sqlalchemy import ColumnElement, Connection, and_, case, false, func, or_, 
 
 from integrations.store.audit import AUDIT, STORE_SUBJECT_PREFIX, ChainWriter
 from integrations.store.common import stored_utc, to_utc
+from integrations.store.coordination_load import (
+    iter_scorecard_handoffs,
+    load_overlap_counts,
+    load_source_counts,
+)
 from integrations.store.decisions import apply_decisions
 from integrations.store.handoff_queries import handoff_audit
 from integrations.store.tables import DECISION, HANDOFF, HOUSEHOLD, MEMBER
@@ -39,6 +44,7 @@ from models.desk import (
 from models.handoffs import FINAL_STATES, HandoffState, safe_text
 from models.identity import mask_id
 from models.scope import WHOLE_PROVINCE, RegionScope
+from models.scorecard import Scorecard, compute_scorecard
 from models.wilayah import get_region_registry
 from models.workdays import WorkCalendar
 
@@ -57,6 +63,7 @@ __all__ = [
     "desk_audit_rows",
     "list_handoffs",
     "people_for",
+    "province_scorecard",
     "reveal_person",
     "summary",
     "visible_handoff",
@@ -489,3 +496,16 @@ def summary(conn: Connection, account: Account, today: date) -> list[SummaryRow]
 def kinds_in(rows: Sequence[Any]) -> list[str]:
     """The kinds present in rows, sorted (for the filter's choices)."""
     return sorted({r.kind for r in rows})
+
+
+def province_scorecard(conn: Connection, now: datetime, calendar: WorkCalendar) -> Scorecard:
+    """The province's scorecard as of now, computed as the `kecamatan-scorecard` flow does."""
+    kecamatan = [k.code for k in get_region_registry().kecamatan()]
+    return compute_scorecard(
+        iter_scorecard_handoffs(conn, now),
+        as_of=now,
+        sources=load_source_counts(conn),
+        findings=load_overlap_counts(conn, now),
+        kecamatan_codes=kecamatan,
+        calendar=calendar,
+    )

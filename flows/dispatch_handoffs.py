@@ -26,6 +26,7 @@ from tasks.handoffs import (
     deliver_handoffs,
     escalate_overdue_handoffs,
     fan_out_requests,
+    office_channels,
     plan_outbox_batches,
     queue_handoff_deliveries,
     reconcile_offices,
@@ -76,6 +77,8 @@ def _drain(
             run[f"{prefix}_retry"] += counts["retry"]
             if outbox == "deliveries":
                 run["handoffs_delivered"] += counts["delivered"]
+                # Of those sent: recorded on the desk of a desk-only office, not posted.
+                run["delivery_on_desk"] += counts.get("desk", 0)
         else:
             failed.append(f"{outbox} batch: {failed_message(state, 200)}")
 
@@ -134,6 +137,8 @@ def dispatch_handoffs(
 
 def _dispatch(now: datetime, scope: RegionScope) -> dict[str, Any]:
     logger = get_run_logger()
+    # A malformed CETTAR_DESK_OFFICES fails the run here, before anything is delivered.
+    office_channels()
     prepare_store()
     run: Counter[str] = Counter()
     failed: list[str] = []

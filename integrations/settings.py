@@ -174,6 +174,11 @@ class Settings(_AgencyEndpoints):
     desk_login_max_failures: int = Field(default=5, ge=1, le=100)
     desk_login_window_s: int = Field(default=900, ge=1, le=86_400)
     desk_secure_cookies: bool = False
+    # Which offices work on the desk (JSON: office key or region code -> "desk" | "both" |
+    # "inbox"; read by `models.desk.OfficeChannels`); the rest stay on the inbox API. The
+    # desk's address as its users reach it: the digests' links start with it.
+    desk_offices: dict[str, str] = Field(default_factory=dict)
+    desk_url: str = "http://127.0.0.1:8080"
 
 
 @functools.cache

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -33,13 +34,19 @@ from models.wilayah import get_region_registry, normalise_region_code
 
 __all__ = [
     "ACTIONS",
+    "DESK_RECEIPT_PREFIX",
     "EMAIL_MAX",
     "MISROUTED_PREFIX",
     "PROVINCE_CODE",
     "Account",
+    "Channel",
     "DeskAction",
     "DeskOffice",
+    "DigestItem",
+    "EscalationDigest",
     "HandoffAccess",
+    "OfficeChannels",
+    "OfficeDigest",
     "OfficeLevel",
     "Role",
     "actions_for",
@@ -50,6 +57,8 @@ __all__ = [
     "check_email",
     "check_password",
     "decision_of",
+    "digest_mail",
+    "escalation_mail",
     "parse_role",
 ]
 
@@ -312,3 +321,228 @@ def check_password(password: str, email: str = "") -> str:
     if password.isdigit():
         raise ValueError("kata sandi tidak boleh hanya angka")
     return password
+
+
+# --- channels --------------------------------------------------------------------------------
+
+
+class Channel(StrEnum):
+    """How an office receives its handoffs and answers them."""
+
+    INBOX = "inbox"  # the office's own system, through the inbox API
+    DESK = "desk"  # the hub's desk only: nothing is posted to the inbox
+    BOTH = "both"  # posted to the inbox and shown on the desk; the first answer applies
+
+
+DESK_RECEIPT_PREFIX = "desk:"
+"""Start of the receipt of a delivery made on the desk (no inbox receipt exists for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeChannels:
+    """Which channel each office uses: `CETTAR_DESK_OFFICES`, read by one rule.
+
+    Keys are a handoff office ("kecamatan:35.78.01", "desa:35.78.01.1001", "agency:pkh") or a
+    region code ("35.78", "35" for the whole province) that stands for every kecamatan, desa
+    and kabupaten office in it. The most specific key wins: an office's own key, then the
+    longest region containing it. An office no key names stays on the inbox.
+    """
+
+    offices: Mapping[str, Channel]
+    regions: Mapping[str, Channel]
+
+    @classmethod
+    def parse(cls, mapping: Mapping[str, str]) -> OfficeChannels:
+        """The rule of a `{key: "desk" | "both" | "inbox"}` mapping; ValueError naming a bad one."""
+        offices: dict[str, Channel] = {}
+        regions: dict[str, Channel] = {}
+        allowed = ", ".join(c.value for c in Channel)
+        for raw_key, raw_channel in mapping.items():
+            key = str(raw_key).strip()
+            try:
+                channel = Channel(str(raw_channel).strip().lower())
+            except ValueError:
+                raise ValueError(
+                    f"CETTAR_DESK_OFFICES: {key[:40]!r}: unknown channel "
+                    f"{str(raw_channel)[:20]!r} (expected {allowed})"
+                ) from None
+            if ":" in key:
+                # The desk's own spelling of a programme office is the handoffs' agency.
+                kind, _, code = key.partition(":")
+                if kind == OfficeLevel.PROGRAMME.value:
+                    key = f"{OfficeKind.AGENCY.value}:{code}"
+                try:
+                    offices[Office.parse(key).key] = channel
+                except ValueError as exc:
+                    raise ValueError(f"CETTAR_DESK_OFFICES: {key[:40]!r}: {exc}") from None
+                continue
+            try:
+                code = normalise_region_code(key)
+            except ValueError as exc:
+                raise ValueError(f"CETTAR_DESK_OFFICES: {key[:40]!r}: {exc}") from None
+            if code != PROVINCE_CODE and code not in get_region_registry():
+                raise ValueError(f"CETTAR_DESK_OFFICES: {code} is not a region of Jawa Timur")
+            regions[code] = channel
+        return cls(MappingProxyType(offices), MappingProxyType(regions))
+
+    def of(self, office_key: str) -> Channel:
+        """The channel of a handoff office ("kecamatan:35.78.01")."""
+        own = self.offices.get(office_key)
+        if own is not None:
+            return own
+        region = _region_of(office_key)
+        while region:
+            found = self.regions.get(region)
+            if found is not None:
+                return found
+            region = region.rpartition(".")[0]
+        return Channel.INBOX
+
+    def on_desk(self, office_key: str) -> bool:
+        """True when the office sees its handoffs on the desk (desk or both)."""
+        return self.of(office_key) is not Channel.INBOX
+
+    def posts_to_inbox(self, office_key: str) -> bool:
+        """True when the office's handoffs are posted to the inbox API (inbox or both)."""
+        return self.of(office_key) is not Channel.DESK
+
+    @property
+    def configured(self) -> bool:
+        """True when some office is on the desk at all."""
+        return any(c is not Channel.INBOX for c in (*self.offices.values(), *self.regions.values()))
+
+
+# --- daily digests ---------------------------------------------------------------------------
+
+DIGEST_ITEMS = 10
+"""Handoffs linked one by one in a digest at most; the counts cover the rest."""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One handoff a digest links to: its id, kind, due date and kecamatan (no person)."""
+
+    handoff_id: str
+    kind: str
+    due_date: date
+    kecamatan_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeDigest:
+    """An office's day: handoffs new since yesterday, due soon, overdue, and still open."""
+
+    office: str
+    day: date
+    new: int
+    due_soon: int
+    overdue: int
+    open: int
+    items: tuple[DigestItem, ...] = ()
+
+    @property
+    def worth_sending(self) -> bool:
+        """True when there is something to act on (no mail about nothing)."""
+        return bool(self.new or self.due_soon or self.overdue)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationDigest:
+    """A kabupaten/kota's escalations: open, new since yesterday, overdue, per kecamatan."""
+
+    office: str
+    day: date
+    escalated: int
+    new: int
+    overdue: int
+    per_kecamatan: tuple[tuple[str, int], ...] = ()
+    items: tuple[DigestItem, ...] = field(default=())
+
+    @property
+    def worth_sending(self) -> bool:
+        """True when escalations wait on the kabupaten/kota."""
+        return bool(self.escalated)
+
+
+def _region_name(code: str) -> str:
+    region = get_region_registry().get(code) if code else None
+    return region.name if region else code
+
+
+def office_name(office_key: str) -> str:
+    """ "Kecamatan Karang Pilang (35.78.01)" for a handoff office key."""
+    kind, _, code = office_key.partition(":")
+    if kind == OfficeKind.AGENCY:
+        return f"Program {code.upper()}"
+    title = {"kecamatan": "Kecamatan", "desa": "Desa/Kelurahan", "kabupaten": ""}.get(kind, kind)
+    return " ".join(p for p in (title, _region_name(code), f"({code})") if p)
+
+
+def _link(base: str, path: str) -> str:
+    return f"{base.rstrip('/')}{path}"
+
+
+def _item_lines(base: str, items: tuple[DigestItem, ...]) -> list[str]:
+    return [
+        f"- {i.kind}, tenggat {i.due_date.isoformat()}"
+        + (f", kecamatan {i.kecamatan_code}" if i.kecamatan_code else "")
+        + f": {_link(base, f'/handoffs/{i.handoff_id}')}"
+        for i in items
+    ]
+
+
+_FOOTER = (
+    "",
+    "Surel ini dikirim otomatis oleh CETTAR Hub sekali sehari. Data pribadi (nama, NIK, "
+    "No. KK) hanya tampil di meja kantor setelah masuk.",
+)
+
+
+def digest_mail(digest: OfficeDigest, desk_url: str) -> tuple[str, str]:
+    """Subject and plain-text body of an office's daily digest: counts and links, no person."""
+    name = office_name(digest.office)
+    subject = (
+        f"CETTAR Hub {digest.day.isoformat()}: {digest.new} baru, {digest.due_soon} segera "
+        f"jatuh tempo, {digest.overdue} terlambat · {name}"
+    )
+    lines = [
+        f"Ringkasan harian serah terima untuk {name}, {digest.day.isoformat()}.",
+        "",
+        f"Baru sejak kemarin:          {digest.new}",
+        f"Jatuh tempo 2 hari kerja:    {digest.due_soon}",
+        f"Terlambat:                   {digest.overdue}",
+        f"Semua yang masih terbuka:    {digest.open}",
+        "",
+        f"Yang terbuka: {_link(desk_url, '/handoffs?status=open')}",
+        f"Yang terlambat: {_link(desk_url, '/handoffs?status=overdue')}",
+    ]
+    if digest.items:
+        lines += ["", "Paling mendesak:", *_item_lines(desk_url, digest.items)]
+    return subject, "\n".join([*lines, *_FOOTER]) + "\n"
+
+
+def escalation_mail(digest: EscalationDigest, desk_url: str) -> tuple[str, str]:
+    """Subject and plain-text body of a kabupaten/kota's daily escalation digest."""
+    name = office_name(digest.office)
+    subject = (
+        f"CETTAR Hub {digest.day.isoformat()}: {digest.escalated} eskalasi "
+        f"({digest.new} baru) · {name}"
+    )
+    lines = [
+        f"Ringkasan harian eskalasi untuk {name}, {digest.day.isoformat()}.",
+        "",
+        f"Eskalasi yang masih terbuka: {digest.escalated}",
+        f"Baru sejak kemarin:          {digest.new}",
+        f"Terlambat:                   {digest.overdue}",
+        "",
+        f"Eskalasi: {_link(desk_url, '/handoffs?status=escalated')}",
+        f"Ringkasan per kecamatan: {_link(desk_url, '/summary')}",
+    ]
+    if digest.per_kecamatan:
+        lines += ["", "Per kecamatan:"]
+        lines += [
+            f"- {_region_name(code)} ({code}): {n}" for code, n in digest.per_kecamatan if code
+        ]
+    if digest.items:
+        lines += ["", "Paling lama:", *_item_lines(desk_url, digest.items)]
+    return subject, "\n".join([*lines, *_FOOTER]) + "\n"

@@ -1,14 +1,14 @@
-"""Store tables of the office desk (SQLModel): its accounts."""
+"""Store tables of the office desk (SQLModel): its accounts and the digests it mailed."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DeskAccount"]
+__all__ = ["DeskAccount", "DeskDigest"]
 
 
 def _ts(*, nullable: bool = False) -> Column[Any]:
@@ -35,3 +35,20 @@ class DeskAccount(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
     last_sign_in_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DeskDigest(SQLModel, table=True):
+    """One daily digest of one office: claimed before it is mailed, so a day gets one."""
+
+    __tablename__ = "desk_digest"
+
+    # A handoff office key: "kecamatan:35.78.01", "kabupaten:35.78".
+    office: str = Field(max_length=60, primary_key=True)
+    day: date = Field(primary_key=True)
+    # "office" (new, due soon, overdue) or "escalations" (a kabupaten's).
+    kind: str = Field(max_length=12, primary_key=True)
+    # "sending" while the mail is out, then "sent"; a failed send removes the row.
+    status: str = Field(max_length=8)
+    recipients: int = 0
+    created_at: datetime = Field(sa_column=_ts())
+    sent_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from integrations.agencies.client import AgencyClient
 from integrations.agencies.errors import AgencyError, Conflict, Unprocessable
+from integrations.settings import get_settings
 from integrations.store import decisions, outbox
 from integrations.store import handoff_queries as queries
 from integrations.store import handoffs as store
@@ -30,6 +31,7 @@ from integrations.store.engine import get_engine, write_lock
 from integrations.store.outbox import OutboxItem, SendResult
 from models.contracts.kecamatan import HANDOFFS, DeliveryReceipt
 from models.contracts.registry import UPDATE_PROPOSALS, ProposalReceipt
+from models.desk import DESK_RECEIPT_PREFIX, OfficeChannels
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import operator_instant
 
@@ -42,6 +44,7 @@ __all__ = [
     "deliver_handoffs",
     "escalate_overdue_handoffs",
     "fan_out_requests",
+    "office_channels",
     "outbox_batches",
     "plan_outbox_batches",
     "post_items",
@@ -162,6 +165,20 @@ _WAYS: dict[Outbox, _Way] = {
 }
 
 
+def office_channels() -> OfficeChannels:
+    """The offices' channels of the hub's settings (`CETTAR_DESK_OFFICES`)."""
+    return OfficeChannels.parse(get_settings().desk_offices)
+
+
+def _desk_only(items: Sequence[OutboxItem], channels: OfficeChannels) -> list[OutboxItem]:
+    """The deliveries to offices that work on the desk alone (none is posted to the inbox)."""
+    return [
+        i
+        for i in items
+        if i.body is not None and not channels.posts_to_inbox(str(i.body.get("office", "")))
+    ]
+
+
 def send_batch(
     engine: Engine,
     client: Poster,
@@ -170,14 +187,28 @@ def send_batch(
     *,
     as_of: datetime | None = None,
     workers: int = POST_WORKERS,
+    channels: OfficeChannels | None = None,
 ) -> dict[str, int]:
-    """Send one batch of an outbox's pending rows (deliveries or proposals); record receipts."""
+    """Send one batch of an outbox's pending rows (deliveries or proposals); record receipts.
+
+    A delivery to a desk-only office is not posted: the handoff is on that office's desk
+    already, so the row is recorded as sent with a desk receipt, by the same path as an
+    inbox receipt (the handoff becomes delivered once, with its audit row).
+    """
     way = _WAYS[which]
     with engine.connect() as conn:
         items = getattr(outbox, way.load)(conn, keys)
+    desk: list[OutboxItem] = []
+    if which == "deliveries" and channels is not None:
+        desk = _desk_only(items, channels)
+        on_desk = {i.key for i in desk}
+        items = [i for i in items if i.key not in on_desk]
     results = post_items(client, way.collection, items, way.receipt_of, workers=workers)
+    results += [SendResult(i.key, receipt_id=f"{DESK_RECEIPT_PREFIX}{i.key}") for i in desk]
     with write_lock(engine), engine.begin() as conn:
         counts: dict[str, int] = getattr(outbox, way.record)(conn, results, _now(as_of))
+    if which == "deliveries" and channels is not None:
+        counts["desk"] = len(desk)
     return counts
 
 
@@ -219,12 +250,14 @@ def _send_task(name: str, which: Outbox, doc: str) -> Task[..., dict[str, int]]:
     """A task that sends one batch of an outbox's keys; returns counts (retried once)."""
 
     def run(keys: list[str], as_of: datetime | None = None) -> dict[str, int]:
+        channels = office_channels() if which == "deliveries" else None
         with AgencyClient.for_agency(_WAYS[which].agency) as client:
-            counts = send_batch(get_engine(), client, which, keys, as_of=as_of)
+            counts = send_batch(get_engine(), client, which, keys, as_of=as_of, channels=channels)
         get_run_logger().info(
-            "%s: %d sent, %d failed for good, %d to retry",
+            "%s: %d sent (%d on the desk), %d failed for good, %d to retry",
             which,
             counts["sent"],
+            counts.get("desk", 0),
             counts["failed"],
             counts["retry"],
         )

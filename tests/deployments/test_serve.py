@@ -19,6 +19,7 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
         "registry-adhoc",
         "daily-coordination",
         "dispatch-office-hours",
+        "desk-digest",
         "checks-adhoc",
         "scorecard-adhoc",
         "audit-nightly",
@@ -33,7 +34,7 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
     # The working-day deployments skip holidays and cuti bersama (the crons only know
     # Monday-Friday); the others run every day or when started.
     working_days = {n for n, d in deps.items() if d.parameters.get("skip_days_off")}
-    assert working_days == {"daily-coordination", "dispatch-office-hours"}
+    assert working_days == {"daily-coordination", "dispatch-office-hours", "desk-digest"}
     # Every deployment and every flow it runs says what it is for (the UI shows both).
     from deployments.serve import DEPLOYMENTS
 

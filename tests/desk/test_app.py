@@ -485,3 +485,17 @@ def test_a_mangled_request_is_a_page_that_echoes_nothing(desk: Desk, browser: Br
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert "<b>x" not in response.text
+
+
+def test_the_province_sees_the_scorecard_and_no_one_else_does(desk: Desk, browser: Browser) -> None:
+    province = browser(PROVINCE)
+    assert 'href="/scorecard"' in province.get("/handoffs").text
+    page = province.get("/scorecard")
+    assert page.status_code == 200, page.text[:300]
+    assert "Rapor kecamatan" in page.text and "Kota Surabaya" in page.text
+    assert len(page.content) < 100_000
+    assert not has_clear_id(page.text)
+    for email in (OFFICER, KABUPATEN):
+        other = browser(email)
+        assert 'href="/scorecard"' not in other.get("/handoffs").text
+        assert other.get("/scorecard").status_code == 404
