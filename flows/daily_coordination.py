@@ -1,4 +1,4 @@
-"""The `daily-coordination` flow: every sync, the checks, dispatch and the scorecard, in order."""
+"""The `daily-coordination` flow: syncs, health zones, checks, dispatch, scorecard, in order."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ from flows.dispatch_handoffs import INBOX, dispatch_handoffs
 from flows.kecamatan_scorecard import kecamatan_scorecard
 from flows.sync_registry import sync_registry
 from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
+from models.handoffs import HandoffKind
 from models.identity import mask_ids_in_text
 from models.scope import WHOLE_PROVINCE, RegionScope
 from models.wilayah import get_region_registry
 from models.workdays import local_date, operator_instant
+from tasks.health import zone_step
 
 # The offices' decisions are pulled by dispatch-handoffs, right before they are applied.
 SOURCE_AGENCIES = [a for a in DEFAULT_AGENCIES if a != INBOX]
@@ -37,6 +39,8 @@ class CoordinationIncomplete(RuntimeError):
 
 
 _SYNC_STEPS = ("sync-registry", "collect-facilitator-reports", "sync-sources")
+HEALTH_STEP = "health-zones"
+_ZONES = ("green", "yellow", "orange", "red")
 
 
 def _step(
@@ -49,7 +53,9 @@ def _step(
         results[name] = {"failed": f"{type(exc).__name__}: {mask_ids_in_text(str(exc))[:300]}"}
         return False
     run_id = state.state_details.flow_run_id
-    link = url_for("flow-run", obj_id=run_id) if run_id is not None else None
+    # A task step (the health zones) runs inside this flow run: no run of its own to link.
+    is_task = state.state_details.task_run_id is not None
+    link = url_for("flow-run", obj_id=run_id) if run_id is not None and not is_task else None
     if link:
         links[name] = link
     if state.is_completed():
@@ -73,6 +79,18 @@ def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
         }
         for check, kinds in sorted(checks.items())
     }
+    health = results.get(HEALTH_STEP) or {}
+    created = health.get("handoffs_created") or {}
+    entries = health.get("red_entries") or {}
+    health_figures = {
+        "week": health.get("last_week", ""),
+        "zones": {z: int((health.get("last_week_zones") or {}).get(z, 0)) for z in _ZONES},
+        "red kecamatan": int(entries.get("kecamatan", 0)),
+        "red desa": int(entries.get("desa", 0)),
+        "urgent handoffs": int(created.get(HandoffKind.HEALTH_RED_ZONE.value, 0)),
+        "forkopimcam notices": int(created.get(HandoffKind.HEALTH_RED_ZONE_NOTICE.value, 0)),
+        "escalated (still red)": int(health.get("escalated", 0)),
+    }
     dispatch = results.get("dispatch-handoffs", {}).get("run") or {}
     scorecard = results.get("kecamatan-scorecard", {})
     regions = get_region_registry()
@@ -85,7 +103,8 @@ def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
         "findings": findings,
         "handoffs": {
             "created": sum(f["created"] for f in findings.values())
-            + int(dispatch.get("data_request_handoffs", 0)),
+            + int(dispatch.get("data_request_handoffs", 0))
+            + sum(int(n) for n in created.values()),
             "delivered": int(dispatch.get("handoffs_delivered", 0)),
             "escalated": int(dispatch.get("escalated", 0)),
             "decisions applied": int(dispatch.get("decisions_applied", 0)),
@@ -93,6 +112,7 @@ def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
             "backlog": int(scorecard.get("backlog", 0)),
             "overdue": int(scorecard.get("overdue", 0)),
         },
+        "health": health_figures,
         "worst": worst,
     }
 
@@ -117,6 +137,12 @@ def _markdown(
         f"| {name} | {f['findings']:,} | {f['created']:,} |"
         for name, f in figures["findings"].items()
     ]
+    health = figures["health"]
+    lines += ["", f"## Health zones ({health['week'] or 'no week yet'})", ""]
+    lines += ["| zone | areas |", "|---|---:|"]
+    lines += [f"| {zone} | {n:,} |" for zone, n in health["zones"].items()]
+    lines += ["", "| | count |", "|---|---:|"]
+    lines += [f"| {name} | {n:,} |" for name, n in health.items() if isinstance(n, int)]
     lines += ["", "## Handoffs", "", "| | count |", "|---|---:|"]
     lines += [f"| {name} | {n:,} |" for name, n in figures["handoffs"].items()]
     lines += ["", "## The five worst kecamatan (scorecard)", ""]
@@ -143,6 +169,9 @@ def coordinate(
             "sync-sources",
             lambda: sync_sources_flow(scope=scope, agencies=SOURCE_AGENCIES, return_state=True),
         ),
+        # After the syncs (the puskesmas' figures and the registry's people are fresh) and
+        # before dispatch, so the day's urgent red-zone handoffs go out in this run.
+        (HEALTH_STEP, lambda: zone_step(now=now, scope=scope, return_state=True)),
         (
             "check-programme-overlaps",
             lambda: check_programme_overlaps(
@@ -177,7 +206,7 @@ def coordinate(
             failed,
             links,
         ),
-        description="Steps, records synced, findings, handoffs and the worst kecamatan",
+        description="Steps, records synced, findings, health zones, handoffs, worst kecamatan",
     )
     if failed:
         logger.warning("steps failed: %s", ", ".join(failed))
@@ -196,7 +225,7 @@ def daily_coordination(
     period: str | None = None,
     skip_days_off: bool = False,
 ) -> dict[str, Any] | State[Any]:
-    """Sync all agencies, check programme overlaps, dispatch handoffs, publish scorecards."""
+    """Sync all agencies, zone health figures, check overlaps, dispatch handoffs, score."""
     # One instant for every step: a time typed without a zone is read as WIB once, here.
     now = operator_instant(as_of)
     skipped = day_off_state(now, skip_days_off)

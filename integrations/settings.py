@@ -164,6 +164,25 @@ class Settings(_AgencyEndpoints):
             return self.database_url
         return f"sqlite:///{self.data_dir / 'cettar.db'}"
 
+    # --- health zones (models/zones.py) -----------------------------------------------------
+    # Weekly new cases per 100,000 people at which a desa or kecamatan turns yellow, orange
+    # and red; fewer than `health_min_cases` cases never go past yellow. Each daily run
+    # re-evaluates the last `health_weeks` complete ISO weeks (late reports are counted).
+    health_yellow_per_100k: float = Field(default=10.0, gt=0)
+    health_orange_per_100k: float = Field(default=20.0, gt=0)
+    health_red_per_100k: float = Field(default=40.0, gt=0)
+    health_min_cases: int = Field(default=5, ge=1, le=10_000)
+    health_weeks: int = Field(default=8, ge=1, le=104)
+
+    @model_validator(mode="after")
+    def _health_thresholds_rise(self) -> Settings:
+        if not self.health_yellow_per_100k < self.health_orange_per_100k < self.health_red_per_100k:
+            raise ValueError(
+                "the health thresholds must rise: "
+                "CETTAR_HEALTH_YELLOW_PER_100K < _ORANGE_PER_100K < _RED_PER_100K"
+            )
+        return self
+
     # --- office desk (`cettar desk`) ---------------------------------------------------------
     # Signs the desk's session cookies (production sets its own secret; changing it signs
     # everyone out). Sessions end after this many idle hours; an account+address pair is

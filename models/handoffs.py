@@ -63,6 +63,8 @@ class OfficeKind(StrEnum):
     DESA = "desa"
     KABUPATEN = "kabupaten"
     AGENCY = "agency"
+    # The camat, kapolsek and danramil of a kecamatan, addressed by the kecamatan's code.
+    FORKOPIMCAM = "forkopimcam"
 
 
 class HandoffKind(StrEnum):
@@ -78,13 +80,23 @@ class HandoffKind(StrEnum):
     # A household update the kecamatan rejected, back to the facilitator with the reason.
     HOUSEHOLD_UPDATE_REJECTED = "household_update_rejected"
     DATA_REQUEST = "data_request"
+    # A kecamatan or desa whose surveillance figures entered the red zone (subject: the
+    # region code, period: condition and first red week), and the notice of it to the
+    # kecamatan's Forkopimcam.
+    HEALTH_RED_ZONE = "health_red_zone"
+    HEALTH_RED_ZONE_NOTICE = "health_red_zone_notice"
 
 
 # --- offices ---------------------------------------------------------------------------------
 
 # Number of dotted parts of the region code each regional office kind uses.
 _CODE_PARTS: Mapping[OfficeKind, int] = MappingProxyType(
-    {OfficeKind.KABUPATEN: 2, OfficeKind.KECAMATAN: 3, OfficeKind.DESA: 4}
+    {
+        OfficeKind.KABUPATEN: 2,
+        OfficeKind.KECAMATAN: 3,
+        OfficeKind.FORKOPIMCAM: 3,
+        OfficeKind.DESA: 4,
+    }
 )
 _AGENCY_CODE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
@@ -288,6 +300,9 @@ DEFAULT_DUE_WORKDAYS: Mapping[HandoffKind, int] = MappingProxyType(
         HandoffKind.HOUSEHOLD_UPDATE_VERIFICATION: 10,
         HandoffKind.HOUSEHOLD_UPDATE_REJECTED: 10,
         HandoffKind.DATA_REQUEST: 10,
+        # A red zone is urgent: the office answers within one working day.
+        HandoffKind.HEALTH_RED_ZONE: 1,
+        HandoffKind.HEALTH_RED_ZONE_NOTICE: 1,
     }
 )
 """Working days the receiving office has to settle a handoff, by kind."""

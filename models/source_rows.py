@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from models.contracts import desa, kecamatan, pertanian, pkh, registry, statistik
+from models.contracts import desa, kecamatan, pertanian, pkh, puskesmas, registry, statistik
 from models.identity import id_token, mask_ids_in_text, record_warnings
 from models.prepared import PreparedPage
 
@@ -24,6 +24,7 @@ __all__ = [
     "recipient_rows",
     "report_rows",
     "submission_rows",
+    "surveillance_rows",
 ]
 
 
@@ -209,5 +210,26 @@ def decision_rows(
             # Set by the handoff engine once the decision has moved its handoff.
             "applied_at": None,
             "outcome": "",
+        }
+    )
+
+
+def surveillance_rows(
+    r: puskesmas.WeeklyReport, key: bytes, now: datetime, page: PreparedPage
+) -> None:
+    """A puskesmas weekly surveillance row: aggregate counts of one desa, condition and week."""
+    page.rows.append(
+        {
+            "id": r.id,
+            "puskesmas_id": r.puskesmas_id,
+            "desa_code": r.desa_code,
+            "kecamatan_code": r.desa_code[:8],
+            "week": r.week,
+            "condition": r.condition,
+            "new_cases": r.new_cases,
+            "tests": r.tests,
+            "deaths": r.deaths,
+            "updated_at": page.seen(r.updated_at),
+            "synced_at": now,
         }
     )

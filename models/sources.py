@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from sqlmodel import SQLModel
 
 from models import source_rows, tables
-from models.contracts import desa, kecamatan, pertanian, pkh, registry, statistik
+from models.contracts import desa, kecamatan, pertanian, pkh, puskesmas, registry, statistik
 from models.prepared import PreparedPage
 from models.validation import Reason, validate_batch
 
@@ -123,6 +123,13 @@ SOURCES: tuple[SourceSpec, ...] = (
         statistik.DataSubmission,
         source_rows.submission_rows,
         tables.DataSubmission,
+    ),
+    SourceSpec(
+        "puskesmas",
+        puskesmas.SURVEILLANCE,
+        puskesmas.WeeklyReport,
+        source_rows.surveillance_rows,
+        tables.SurveillanceReport,
     ),
     # Office decisions answer handoffs of any office (desa, kabupaten, agency desks too), so
     # the inbox is read whole; the handoff engine's `applied_at`/`outcome` are never

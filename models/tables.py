@@ -236,6 +236,56 @@ class OfficeDecision(SQLModel, table=True):
     outcome: str = Field(default="", max_length=20)
 
 
+class SurveillanceReport(SQLModel, table=True):
+    """A puskesmas' weekly figures for one desa and condition: counts only, no person."""
+
+    __tablename__ = "surveillance_report"
+    __table_args__ = (
+        Index("ix_surveillance_report_week_kecamatan", "week", "kecamatan_code"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    puskesmas_id: str = Field(max_length=64)
+    desa_code: str = Field(max_length=13)
+    kecamatan_code: str = Field(max_length=8)
+    # ISO week, 2026-W45: text order is week order.
+    week: str = Field(max_length=8)
+    condition: str = Field(max_length=10)
+    new_cases: int = 0
+    tests: int = 0
+    deaths: int = 0
+    updated_at: datetime = Field(sa_column=_ts())
+    synced_at: datetime = Field(sa_column=_ts())
+
+
+class HealthZone(SQLModel, table=True):
+    """The zone of one desa or kecamatan for one condition and ISO week, with its figures."""
+
+    __tablename__ = "health_zone"
+    __table_args__ = (
+        Index("ix_health_zone_kecamatan_week", "kecamatan_code", "week"),
+        {"sqlite_with_rowid": False},
+    )
+
+    # A desa (35.07.01.2001) or kecamatan (35.07.01) code.
+    area_code: str = Field(primary_key=True, max_length=13)
+    condition: str = Field(primary_key=True, max_length=10)
+    week: str = Field(primary_key=True, max_length=8)
+    level: str = Field(max_length=10)
+    kecamatan_code: str = Field(max_length=8)
+    zone: str = Field(max_length=8)
+    trend: str = Field(max_length=8)
+    # For a red week: the week its red spell began (the handoff's period names it); else "".
+    red_since: str = Field(default="", max_length=8)
+    new_cases: int = 0
+    previous_cases: int = 0
+    deaths: int = 0
+    population: float
+    incidence_per_100k: float
+    computed_at: datetime = Field(sa_column=_ts())
+
+
 # --- handoffs ---------------------------------------------------------------------------------
 
 

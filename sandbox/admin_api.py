@@ -22,6 +22,7 @@ from sandbox.auth import bearer_auth
 from sandbox.config import AGENCIES, FaultConfig
 from sandbox.coordination_truth import CoordinationTruth, compute_truth
 from sandbox.errors import error_response
+from sandbox.health_truth import HealthTruth, compute_health_truth
 from sandbox.state import SandboxState
 
 __all__ = ["ClockAdvance", "ClockInfo", "EpochInfo", "EpochRequest", "admin_router"]
@@ -214,5 +215,17 @@ def admin_router(state: SandboxState) -> APIRouter:
     ) -> CoordinationTruth:
         """What the cross-programme checks must find now, with clear NIKs (admin only)."""
         return await anyio.to_thread.run_sync(compute_truth, state.coordination, kecamatan)
+
+    @router.get("/truth/health")
+    async def health_truth(
+        kecamatan: Annotated[
+            list[KodeKecamatan] | None,
+            Query(description="Kecamatan (repeatable); absent: the whole province."),
+        ] = None,
+    ) -> HealthTruth:
+        """The red-zone entries the puskesmas figures served now imply, planted and not."""
+        return await anyio.to_thread.run_sync(
+            compute_health_truth, state.coordination.health, kecamatan
+        )
 
     return router

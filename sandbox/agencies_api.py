@@ -1,4 +1,4 @@
-"""Read routes of the coordination agencies: pkh, desa, pertanian and statistik.
+"""Read routes of the coordination agencies: pkh, desa, pertanian, statistik and puskesmas.
 
 Same contract as the registry: bearer token per agency, cursor pagination, inclusive
 `updated_since`, optional `kecamatan`, ErrorBody errors, 429 with Retry-After, faults.
@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from models.contracts.desa import BLT_RECIPIENTS, BltRecipient
 from models.contracts.pertanian import FARMER_NEEDS, FarmerNeed
 from models.contracts.pkh import REPORTS, FacilitatorReport
+from models.contracts.puskesmas import SURVEILLANCE, WeeklyReport
 from models.contracts.statistik import DATA_REQUESTS, SUBMISSIONS, DataRequest, DataSubmission
 from sandbox.paging_api import Collection, read_router
 from sandbox.state import SandboxState
@@ -58,6 +59,19 @@ def agency_routers(state: SandboxState) -> dict[str, APIRouter]:
                     data.pager("pertanian", FARMER_NEEDS),
                     "e-RDKK fertiliser needs per farmer, poktan and season",
                     "the lines of the desa of that kecamatan",
+                )
+            ],
+        ),
+        "puskesmas": read_router(
+            state,
+            "puskesmas",
+            [
+                Collection(
+                    SURVEILLANCE,
+                    WeeklyReport,
+                    data.pager("puskesmas", SURVEILLANCE),
+                    "weekly surveillance figures per desa, condition and ISO week",
+                    "the figures of the desa of that kecamatan",
                 )
             ],
         ),

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.sources import AGENCIES as CATALOGUE_AGENCIES
+from sandbox.health_config import HealthConfig
 
 __all__ = [
     "AGENCIES",
@@ -202,6 +203,8 @@ class CoordinationConfig(BaseModel):
     submission_late: float = Field(default=0.15, ge=0.0, le=1.0)
 
     inbox: InboxConfig = Field(default_factory=InboxConfig)
+    # puskesmas: weekly surveillance figures and their planted zone scenarios.
+    health: HealthConfig = Field(default_factory=HealthConfig)
     # None: the sandbox clock is real time plus the admin offset; set: it starts there and
     # moves only when the admin advances it (deterministic tests).
     clock_origin: datetime | None = None

@@ -13,11 +13,13 @@ from typing import Any
 from models.contracts.desa import BLT_RECIPIENTS
 from models.contracts.pertanian import FARMER_NEEDS
 from models.contracts.pkh import REPORTS
+from models.contracts.puskesmas import SURVEILLANCE
 from models.contracts.statistik import DATA_REQUESTS, SUBMISSIONS
 from models.wilayah import RegionRegistry
 from sandbox.blt_data import BltSource
 from sandbox.config import CoordinationConfig, SandboxConfig
 from sandbox.farmer_data import FarmerSource
+from sandbox.health_data import HealthData
 from sandbox.households import Households
 from sandbox.registry_data import Position, RegistryData
 from sandbox.report_data import ReportSource
@@ -60,6 +62,7 @@ class CoordinationData:
         self.blt = BltSource(self.households)
         self.farmers = FarmerSource(self.households)
         self.statistik = StatistikData(registry.seed, registry.layout, config)
+        self.health = HealthData(registry, config.base_time, config.health, config.bad_rate)
 
     @classmethod
     def from_config(
@@ -72,6 +75,8 @@ class CoordinationData:
         """The page function of one read collection; KeyError if there is none."""
         if agency == "statistik" and collection in (DATA_REQUESTS, SUBMISSIONS):
             return self.statistik.pages(collection)
+        if (agency, collection) == ("puskesmas", SURVEILLANCE):
+            return self.health.pages
         sources = {
             ("pkh", REPORTS): self.reports,
             ("desa", BLT_RECIPIENTS): self.blt,

@@ -9,13 +9,16 @@ from sandbox.bad_records import BadKind, RecipientBadKind
 from sandbox.config import RegistryDataConfig, SandboxConfig
 from sandbox.coordination_data import CoordinationData, served_registry
 from sandbox.coordination_truth import CoordinationTruth, compute_truth
+from sandbox.health_truth import HealthTruth, compute_health_truth
 from sandbox.registry_data import RegistryData
 
 # The result type of `coordination_truth` is re-exported with it; the models it nests stay
 # in sandbox.coordination_truth, which defines them.
 __all__ = [
     "CoordinationTruth",
+    "HealthTruth",
     "coordination_truth",
+    "health_truth",
     "household_bad_kind",
     "recipient_bad_kind",
     "registry_truth",
@@ -58,3 +61,14 @@ def coordination_truth(
     registry epoch is the config's; for a running sandbox use GET /_admin/truth/coordination.
     """
     return compute_truth(CoordinationData.from_config(config), kecamatan)
+
+
+def health_truth(config: SandboxConfig, kecamatan: Sequence[str] | None = None) -> HealthTruth:
+    """Which areas the puskesmas figures of a sandbox built from `config` take into red.
+
+    Per red entry: level, area, condition, week and red weeks so far; planted (outbreak
+    scenarios) and accidental entries; the near-miss scenarios that must not turn red; the
+    last week's zones by colour. The registry epoch is the config's; for a running sandbox
+    use GET /_admin/truth/health.
+    """
+    return compute_health_truth(CoordinationData.from_config(config).health, kecamatan)

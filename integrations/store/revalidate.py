@@ -159,6 +159,22 @@ _REBUILDS: dict[str, Rebuild] = {
         unrecoverable=frozenset({"nik", "name"}),
         kecamatan=_kecamatan_column,
     ),
+    "puskesmas.surveillance": Rebuild(
+        _plain(
+            (
+                "id",
+                "puskesmas_id",
+                "desa_code",
+                "week",
+                "condition",
+                "new_cases",
+                "tests",
+                "deaths",
+                "updated_at",
+            )
+        ),
+        kecamatan=_kecamatan_column,
+    ),
     "statistik.data-requests": Rebuild(_data_request, kecamatan=_kecamatan_column),
     "statistik.submissions": Rebuild(
         _plain(("id", "request_id", "desa_code", "submitted_at", "updated_at")),

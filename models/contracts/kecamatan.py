@@ -41,7 +41,7 @@ DECISIONS = "decisions"
 OfficeKey = Annotated[
     str,
     Strict(),
-    StringConstraints(pattern=r"^(kecamatan|desa|kabupaten|agency):[a-z0-9._-]{2,40}$"),
+    StringConstraints(pattern=r"^(kecamatan|desa|kabupaten|agency|forkopimcam):[a-z0-9._-]{2,40}$"),
 ]
 """Office as "kind:code", e.g. kecamatan:35.78.01, desa:35.78.01.1001, kabupaten:35.78."""
 Token = Annotated[str, Strict(), StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]

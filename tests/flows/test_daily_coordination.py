@@ -35,7 +35,7 @@ from sandbox.config import (
 )
 from sandbox.inbox import office_profile
 from sandbox.server import serve_in_thread
-from sandbox.truth import coordination_truth
+from sandbox.truth import coordination_truth, health_truth
 from tasks.checks import SENDER
 
 KABUPATEN = ["35.07", "35.09"]  # Kab. Malang and Kab. Jember: desa and kelurahan both
@@ -86,6 +86,19 @@ def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
     scope = RegionScope(kabupaten=KABUPATEN)
     day1 = daily_coordination(scope=scope, as_of=DEMO_START, return_state=True)
     assert day1.is_completed(), day1.message
+    # The health step ran after the syncs: each red entry of the sandbox's planted figures
+    # got its urgent handoff (and a red kecamatan's Forkopimcam its notice), once.
+    health = health_truth(
+        CONFIG, [k.code for kab in KABUPATEN for k in get_region_registry().kecamatan(kab)]
+    )
+    zones = day1.result()["health-zones"]
+    assert health.planted and health.accidental == []
+    assert zones["handoffs_created"] == {
+        HandoffKind.HEALTH_RED_ZONE.value: len(health.entries),
+        HandoffKind.HEALTH_RED_ZONE_NOTICE.value: sum(
+            e.level == "kecamatan" for e in health.entries
+        ),
+    }
     sandbox.post("/_admin/clock", json={"advance_days": 8}).raise_for_status()
     day2_at = DEMO_START + timedelta(days=8)
     day2 = daily_coordination(scope=scope, as_of=day2_at, return_state=True)
@@ -102,7 +115,14 @@ def test_two_days_find_every_planted_conflict_and_deliver_each_handoff_once(
     assert set(scores) == {
         k.value
         for k in HandoffKind
-        if k not in (HandoffKind.DATA_REQUEST, HandoffKind.HOUSEHOLD_UPDATE_REJECTED)
+        if k
+        not in (
+            HandoffKind.DATA_REQUEST,
+            HandoffKind.HOUSEHOLD_UPDATE_REJECTED,
+            # Red zones come from the health step, checked against their own truth.
+            HandoffKind.HEALTH_RED_ZONE,
+            HandoffKind.HEALTH_RED_ZONE_NOTICE,
+        )
     }
     for kind, score in scores.items():
         assert score["expected"] > 0, f"the sample plants no {kind}: the test would prove less"

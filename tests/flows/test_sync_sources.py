@@ -18,7 +18,7 @@ from integrations.store.tables import CURSOR, QUARANTINE, source_table
 from models.scope import RegionScope
 from models.wilayah import get_region_registry
 from sandbox.config import SandboxConfig
-from sandbox.truth import coordination_truth
+from sandbox.truth import coordination_truth, health_truth
 from tests.flows.conftest import DATA, Sandbox
 
 KABUPATEN = "35.15"  # Sidoarjo: records of every source in the seeded sample
@@ -48,11 +48,13 @@ def test_sources_match_the_sandbox_truth_then_sync_incrementally(
     sandbox: Sandbox, hub_sources: str
 ) -> None:
     truth = coordination_truth(SandboxConfig(registry=DATA), _kecamatan()).sources
+    health = health_truth(SandboxConfig(registry=DATA), _kecamatan())
     decisions_visible = sandbox.admin.get("/_admin/inbox").json()["decisions_visible"]
     state = sync_sources_flow(scope=RegionScope(kabupaten=[KABUPATEN]), return_state=True)
     assert state.is_completed(), state.message
     summary = state.result()
-    assert summary["partitions"] == 4  # desa, pertanian, statistik for 35.15; the inbox whole
+    # desa, pertanian, statistik, puskesmas for 35.15; the inbox whole
+    assert summary["partitions"] == 5
     totals = summary["totals"]
     for source in (
         "desa.blt-recipients",
@@ -72,21 +74,25 @@ def test_sources_match_the_sandbox_truth_then_sync_incrementally(
         == sum(truth[s].invalid for s in ("desa/blt-recipients", "pertanian/farmer-needs"))
         + truth["statistik/data-requests"].invalid
         + truth["statistik/submissions"].invalid
+        + health.records
+        - health.valid
     )
+    surveillance = totals["puskesmas.surveillance"]
+    assert (surveillance["fetched"], surveillance["upserted"]) == (health.records, health.valid)
     assert truth["statistik/submissions"].invalid > 0
     assert sum(summary["quarantine_reasons"].values()) >= truth["statistik/submissions"].invalid
     with get_engine().connect() as conn:
         cursors = conn.execute(select(CURSOR.c.source, CURSOR.c.partition, CURSOR.c.cursor)).all()
     # One closed cursor per kecamatan and partitioned source, one for the whole inbox.
-    assert len(cursors) == 4 * len(_kecamatan()) + 1
+    assert len(cursors) == 5 * len(_kecamatan()) + 1
     assert ("kecamatan.decisions", "all", None) in cursors
     assert all(c.cursor is None for c in cursors)
 
     # The Prefect API holds the whole run, both artifacts, and no clear NIK/KK anywhere.
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
-    record = audit_flow_run(flow_run_id, expected_tasks=5)
-    assert record.task_states == {"Completed": 5}
+    record = audit_flow_run(flow_run_id, expected_tasks=6)
+    assert record.task_states == {"Completed": 6}
     assert record.artifacts == 2
     assert record.clear_ids == dict.fromkeys(record.clear_ids, 0)
 

@@ -71,6 +71,22 @@ def farmer(**over: Any) -> dict[str, Any]:
     return rec
 
 
+def surveillance(**over: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": "SRV-3507012001-2026W44-1",
+        "puskesmas_id": "PKM-350701",
+        "desa_code": "35.07.01.2001",
+        "week": "2026-W44",
+        "condition": "dbd",
+        "new_cases": 12,
+        "tests": 40,
+        "deaths": 0,
+        "updated_at": "2026-11-02T07:00:00+07:00",
+    }
+    rec.update(over)
+    return rec
+
+
 def data_request(**over: Any) -> dict[str, Any]:
     rec: dict[str, Any] = {
         "id": "REQ-1",
@@ -127,6 +143,7 @@ def test_the_catalogue_declares_every_synced_source_once() -> None:
         "pertanian.farmer-needs",
         "statistik.data-requests",
         "statistik.submissions",
+        "puskesmas.surveillance",
         "kecamatan.decisions",
     )
     assert list(CATALOGUE) == [spec.name for spec in SOURCES]
@@ -376,3 +393,46 @@ def test_records_that_are_not_objects_are_quarantined_beside_good_ones() -> None
     # Kept whole for replay, but the reason never echoes the value.
     assert [r.payload_json for r in page.rejected] == ['"3578014508900001"', "7", "null"]
     assert all("3578" not in r.reasons[0].message for r in page.rejected)
+
+
+# --- puskesmas surveillance ------------------------------------------------------------------
+
+
+def test_surveillance_reports_become_aggregate_rows() -> None:
+    page = prepare_page("puskesmas.surveillance", [surveillance()], KEY, NOW)
+    assert page.rows == [
+        {
+            "id": "SRV-3507012001-2026W44-1",
+            "puskesmas_id": "PKM-350701",
+            "desa_code": "35.07.01.2001",
+            "kecamatan_code": "35.07.01",
+            "week": "2026-W44",
+            "condition": "dbd",
+            "new_cases": 12,
+            "tests": 40,
+            "deaths": 0,
+            "updated_at": datetime(2026, 11, 2, 0, 0, tzinfo=UTC),
+            "synced_at": NOW,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("over", "code"),
+    [
+        ({"week": "2026-W54"}, "week:value_error"),
+        ({"week": "2026-44"}, "week:string_pattern_mismatch"),
+        ({"condition": "influenza"}, "condition:literal_error"),
+        ({"new_cases": -1}, "new_cases:greater_than_equal"),
+        ({"deaths": "0"}, "deaths:int_type"),
+        ({"desa_code": "35.99.99.9999"}, "desa_code:region_code_unknown"),
+        # Aggregates only: a record naming a patient is refused, not stored.
+        ({"patient_name": "Pasien"}, "patient_name:extra_forbidden"),
+        ({"nik": NIK}, "nik:extra_forbidden"),
+    ],
+)
+def test_surveillance_reports_are_refused_with_their_reason(
+    over: dict[str, Any], code: str
+) -> None:
+    page = prepare_page("puskesmas.surveillance", [surveillance(**over)], KEY, NOW)
+    assert page.rows == [] and page.rejected[0].reason_codes == [code]

@@ -167,6 +167,8 @@ def test_truth_equals_what_the_checks_find_on_the_served_records(
     assert set(kinds) == {k.value for k in HandoffKind} - {
         HandoffKind.HOUSEHOLD_UPDATE_REJECTED.value,
         HandoffKind.DATA_REQUEST.value,
+        HandoffKind.HEALTH_RED_ZONE.value,
+        HandoffKind.HEALTH_RED_ZONE_NOTICE.value,
     }
     for kind in NEAR_MISS_KINDS:
         check = truth.checks[kind.value]

@@ -63,7 +63,15 @@ def test_every_agency_has_a_configured_endpoint() -> None:
         url, token = s.agency_endpoint(agency)
         assert url == f"http://127.0.0.1:8765/{agency}"
         assert token == f"sandbox-{agency}-token"
-    assert set(AGENCIES) == {"registry", "pkh", "desa", "pertanian", "kecamatan", "statistik"}
+    assert set(AGENCIES) == {
+        "registry",
+        "pkh",
+        "desa",
+        "pertanian",
+        "kecamatan",
+        "statistik",
+        "puskesmas",
+    }
     with pytest.raises(ValueError, match="unknown agency 'bpjs'"):
         s.agency_endpoint("bpjs")
 

@@ -16,7 +16,15 @@ from models.contracts.registry import HouseholdChanges, ProposalReceipt, UpdateP
 from models.sources import SOURCES, source_spec
 from models.validation import validate_batch
 from tests.factories import household, recipient
-from tests.models.test_sources import blt, data_request, decision, farmer, report, submission
+from tests.models.test_sources import (
+    blt,
+    data_request,
+    decision,
+    farmer,
+    report,
+    submission,
+    surveillance,
+)
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -29,6 +37,7 @@ VALID: dict[str, Callable[[], dict[str, Any]]] = {
     "pertanian.farmer-needs": farmer,
     "statistik.data-requests": data_request,
     "statistik.submissions": submission,
+    "puskesmas.surveillance": surveillance,
     "kecamatan.decisions": lambda: decision(reason="sudah ditangani"),
 }
 
