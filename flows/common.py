@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -21,7 +22,7 @@ from pydantic import Field
 from flows.guards import store_guard
 from flows.signals import DEAD_AGENCY_ERRORS, emit_partition_failures, emit_quarantine_spikes
 from integrations.agencies.breaker import AGENCY_BREAKER
-from integrations.settings import get_settings
+from integrations.settings import AGENCIES, Settings, get_settings
 from integrations.sync.engine import ALL
 from models.scope import RegionScope
 from models.sources import CATALOGUE, sources_of
@@ -75,12 +76,118 @@ def failed_message(state: State[Any], limit: int = 300) -> str:
 
 
 def partition_runner(partitions: int) -> TaskRunner[Any]:
-    """Partitions one after another by default; in parallel processes when configured."""
-    workers = min(get_settings().sync_workers, partitions)
+    """Partitions one after another by default; in parallel processes or on Dask when configured.
+
+    `CETTAR_SYNC_WORKERS` > 1 runs them in as many local processes; `CETTAR_TASK_RUNNER=dask`
+    or a `CETTAR_DASK_ADDRESS` runs them on a Dask cluster (`_dask_runner`).
+    """
+    settings = get_settings()
+    if settings.task_runner == "dask" or settings.dask_address:
+        return _dask_runner(settings, partitions)
+    workers = min(settings.sync_workers, partitions)
     if workers > 1:
         # Validation is CPU-bound: threads would only take turns on the interpreter lock.
         return ProcessPoolTaskRunner(max_workers=workers)
     return ThreadPoolTaskRunner(max_workers=1)
+
+
+def _shared_settings_digest() -> str:
+    """A digest of what every partition of a run must share: the store, PII key, agencies.
+
+    A worker with another store URL would write elsewhere, and one with another PII key
+    would store tokens that never match the others'; only the digest crosses the wire.
+    """
+    settings = get_settings()
+    parts = [settings.sqlalchemy_url, settings.pii_key.get_secret_value()]
+    parts += [part for agency in AGENCIES for part in settings.agency_endpoint(agency)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _prepare_dask_worker(run: str | None) -> str:
+    """On each Dask worker as a run's partitions start: close the run's circuits there.
+
+    `run_partition_tasks` resets the breaker of this process, but on Dask the partitions
+    (and their breakers) live in long-lived worker processes that may have seen this run
+    before (a retried flow run keeps its id). Returns the worker's settings digest.
+    """
+    if run is not None:
+        AGENCY_BREAKER.reset(run)
+    return _shared_settings_digest()
+
+
+def _flush_dask_worker() -> None:
+    """On each Dask worker as a run's partitions end: send its queued logs and events now.
+
+    Prefect ships them from background threads in batches: a local cluster's processes
+    would take the run's last ones with them, and a remote worker's would reach the API
+    after the flow run ended.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30, at_exit=False)
+    EventsWorker.drain_all(timeout=30, at_exit=False)
+
+
+def _dask_runner(settings: Settings, partitions: int) -> TaskRunner[Any]:
+    """Partitions on Dask: the cluster at `dask_address`, else a local cluster of processes.
+
+    Each worker process builds its own store engine and agency clients on its first
+    partition and reads the `CETTAR_*` settings of its own environment: a local cluster's
+    workers inherit this process's, remote workers must be started with the same ones
+    (checked when the partitions start: `_prepare_dask_worker`).
+    """
+    # Imported here: distributed is a heavy import that local runs never need.
+    import dask
+    from prefect_dask import DaskTaskRunner
+
+    run = flow_run.get_id()
+    expected = _shared_settings_digest()
+
+    class HubDaskTaskRunner(DaskTaskRunner):
+        def __enter__(self) -> HubDaskTaskRunner:
+            super().__enter__()
+            try:
+                # Workers that are not daemons may start the page-preparation processes
+                # (`CETTAR_PREPARE_PROCESSES`); Dask's default daemon workers could not.
+                with dask.config.set({"distributed.worker.daemon": False}):
+                    client = self.client
+                digests = client.run(_prepare_dask_worker, run)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+            strangers = sorted(addr for addr, digest in digests.items() if digest != expected)
+            if strangers:
+                self.__exit__(None, None, None)
+                raise RuntimeError(
+                    f"Dask workers {', '.join(strangers)} have another store, PII key or "
+                    "agency endpoints than this flow run: start every worker with the "
+                    "hub's CETTAR_* settings"
+                )
+            return self
+
+        def __exit__(self, *args: Any) -> None:
+            try:
+                if self._client is not None:
+                    self._client.run(_flush_dask_worker)
+            except Exception as exc:  # the partitions' outcome stands; only their logs lag
+                self.logger.warning("could not flush the Dask workers' Prefect logs: %s", exc)
+            finally:
+                super().__exit__(*args)
+
+    if settings.dask_address:
+        return HubDaskTaskRunner(address=settings.dask_address)
+    return HubDaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": min(settings.dask_workers, partitions),
+            # One partition per process: validation is CPU-bound (see above).
+            "threads_per_worker": 1,
+            "processes": True,
+            # No dashboard port to collide with (an operator's own scheduler has one).
+            "dashboard_address": None,
+        },
+    )
 
 
 def _is_dead_agency(state: State[Any]) -> bool:

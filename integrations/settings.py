@@ -77,6 +77,12 @@ class Settings(_AgencyEndpoints):
     # Partitions synced at once. 1 (default) runs them in turn, each reading ahead in a
     # thread, which suits the single-writer SQLite store; more run in as many processes.
     sync_workers: int = Field(default=1, ge=1, le=64)
+    # Or on a Dask cluster (prefect-dask): "dask" runs them on the scheduler at `dask_address`
+    # (workers on other machines, each started with this same configuration), else on a
+    # local cluster of `dask_workers` processes. A scheduler address alone chooses Dask.
+    task_runner: str = Field(default="local", pattern="^(local|dask)$")
+    dask_address: str | None = None
+    dask_workers: int = Field(default=2, ge=1, le=64)
     # Worker processes that validate pages while the sync writes (0, the default: in-process;
     # more pays off only with cores to spare beside the agencies and the store).
     prepare_processes: int = Field(default=0, ge=0, le=64)

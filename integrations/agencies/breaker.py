@@ -20,8 +20,9 @@ Scope and lifetime:
   the agency again (and opens the circuit anew if it is still down), so a long run recovers
   from an agency that came back;
 - per process: partitions run in threads of this process by default; with
-  `CETTAR_SYNC_WORKERS` > 1 each worker process has its own breaker (each finds the agency
-  down once, which still bounds the run);
+  `CETTAR_SYNC_WORKERS` > 1 or on Dask each worker process has its own breaker (each finds
+  the agency down once, which still bounds the run): pickled, `AGENCY_BREAKER` travels by
+  name (`__reduce__`);
 - thread-safe: one lock around a small dict, pruned of expired entries on each call.
 """
 
@@ -106,6 +107,14 @@ class CircuitBreaker:
         with self._lock:
             for key in [k for k in self._open if run is None or k[0] == run]:
                 del self._open[key]
+
+    def __reduce__(self) -> str:
+        # A partition task sent to another process (process pool, Dask scheduler and
+        # workers) is pickled with the globals its function uses, this breaker among them.
+        # By name it becomes the breaker of the process it lands in; a copy per task would
+        # forget a dead agency at once (and its lock cannot be pickled). Only the
+        # process-wide breaker has a name: pickling any other instance fails.
+        return "AGENCY_BREAKER"
 
     def open_circuits(self) -> dict[tuple[str, str], str]:
         """The open circuits: (run, agency) -> the reason, for logs and tests."""
