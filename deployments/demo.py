@@ -233,7 +233,8 @@ def _result(
     desk: dict[str, Any],
 ) -> dict[str, Any]:
     from integrations.store.engine import get_engine
-    from sandbox.truth import coordination_truth, registry_truth
+    from integrations.store.health import red_entries, zone_tally
+    from sandbox.truth import coordination_truth, health_truth, registry_truth
 
     key = get_settings().pii_key.get_secret_value().encode()
     engine = get_engine()
@@ -242,6 +243,26 @@ def _result(
     scores = check_scores(engine, coordination, key)
     figures = store_figures(engine, as_of)
     on_desk = desk_deliveries(engine)
+    # Health zones: the red entries the hub stored against those the sandbox's own figures
+    # imply (planted outbreaks; near-misses must stay under red).
+    health = health_truth(config)
+    with engine.connect() as conn:
+        found = red_entries(conn)
+        zones = zone_tally(conn, health.weeks[-1]) if health.weeks else {}
+    expected = {(e.level, e.area_code, e.condition, e.week) for e in health.entries}
+    hit = len(found & expected)
+    near = {(n.kecamatan, n.condition) for n in health.near_misses}
+    hz = {
+        "week": health.weeks[-1] if health.weeks else None,
+        "zones": zones,
+        "expected_red": len(expected),
+        "found_red": len(found),
+        "precision": hit / len(found) if found else 1.0,
+        "recall": hit / len(expected) if expected else 1.0,
+        "near_misses_red": len({(a[:8], c) for _, a, c, _ in found} & near),
+        "urgent_handoffs": figures["by_kind"].get("health_red_zone", 0),
+        "forkopimcam_notices": figures["by_kind"].get("health_red_zone_notice", 0),
+    }
     first = days[0]["steps"].get("sync-registry", {})
     hh = first.get("totals", {}).get("registry.households", {})
     rc = first.get("totals", {}).get("registry.recipients", {})
@@ -271,6 +292,8 @@ def _result(
         and set(desk["outcomes"]) <= {"applied", "repeat", "superseded"},
         "overdue_handoffs_escalated": figures["overdue_not_escalated"] == 0
         and figures["escalated"] > 0,
+        "every_planted_red_zone_found": hz["recall"] == 1.0,
+        "no_near_miss_turned_red": hz["precision"] == 1.0 and hz["near_misses_red"] == 0,
         "audit_chain_intact": figures["audit"]["ok"],
         "prefect_history_complete": not prefect["not_completed"] and prefect["flow_runs"] == 2 * 7,
         "no_clear_ids_in_prefect_records": sum(prefect["clear_ids_found"].values()) == 0,
@@ -288,6 +311,7 @@ def _result(
         }
         | {"pairs_seen_more_than_once": inbox["pairs_seen_more_than_once"]},
         "desk": {**desk, "deliveries_on_desk": on_desk, "offices_config": DEMO_DESK_OFFICES},
+        "health": hz,
         "worst_kecamatan": figures["worst"],
         "scorecard_files": scorecard.get("files", {}),
         "prefect": {"api_url": server.api_url, **prefect},
@@ -340,6 +364,14 @@ def _print_summary(console: Console, result: dict[str, Any], server: PrefectServ
         )
     )
     console.print(flow)
+    hz, z = result["health"], result["health"]["zones"]
+    console.print(
+        f"Health zones {hz['week']}: {z.get('green', 0)} green, {z.get('yellow', 0)} yellow, "
+        f"{z.get('orange', 0)} orange, {z.get('red', 0)} red · {hz['urgent_handoffs']} urgent "
+        f"handoffs, {hz['forkopimcam_notices']} Forkopimcam notices · against the planted "
+        f"outbreaks: precision {hz['precision']:.2f}, recall {hz['recall']:.2f} "
+        f"({hz['found_red']} red entries found, {hz['expected_red']} planted or implied)"
+    )
     inbox = result["inbox"]
     console.print(
         f"Inbox: {inbox['receipts']:,} deliveries received from {inbox['posts']:,} posts "

@@ -107,6 +107,16 @@ def test_the_summary_prints_data_verbatim_never_as_markup() -> None:
             | {"rank": 1}
         ],
         "scorecard_files": {"csv": path},
+        "health": {
+            "week": "2026-W45",
+            "zones": {"green": 3, "red": 1},
+            "expected_red": 1,
+            "found_red": 1,
+            "precision": 1.0,
+            "recall": 1.0,
+            "urgent_handoffs": 1,
+            "forkopimcam_notices": 1,
+        },
         "checks": {"audit_chain_intact": True, "no_clean_case_flagged": False},
         "prefect": {
             "flow_runs": 14,
@@ -124,6 +134,15 @@ def test_the_summary_prints_data_verbatim_never_as_markup() -> None:
         console = Console(file=out, width=250, markup=markup, color_system=None)
         _print_summary(console, result, PrefectServer(url, started_here=True))
         text = out.getvalue()
-        for shown in (name, path, url, "kind [/i]", "✓ audit chain intact", "✗ no clean case"):
+        health = "Health zones 2026-W45: 3 green, 0 yellow, 0 orange, 1 red"
+        for shown in (
+            name,
+            path,
+            url,
+            "kind [/i]",
+            "✓ audit chain intact",
+            "✗ no clean case",
+            health,
+        ):
             assert shown in text, (shown, markup)
         assert "stop it with cettar server stop." in text
