@@ -355,60 +355,41 @@ def sync_and_publish(
     reasons only), which `deployments.run_audit.run_summary` reports for a failed run.
     """
     with store_guard(collections, what=flow_run.get_name() or title):
-        return _sync_and_publish(
-            collections,
-            scope,
-            full_resync=full_resync,
-            page_limit=page_limit,
-            key=key,
-            title=title,
-            rerun=rerun,
+        prepare_store()
+        results, failed, dead = run_partition_tasks(
+            sync_partition,
+            {
+                (agency, partition): {
+                    "agency": agency,
+                    "collections": [str(c) for c in dict.fromkeys(wanted)],
+                    "partition": partition,
+                    "kecamatan": kecamatan,
+                    "full_resync": full_resync,
+                    "page_limit": page_limit,
+                }
+                for agency, wanted in collections.items()
+                for partition, kecamatan in _partitions_of(agency, scope).items()
+            },
         )
-
-
-def _sync_and_publish(
-    collections: Mapping[str, Sequence[str]],
-    scope: RegionScope,
-    *,
-    full_resync: bool,
-    page_limit: int | None,
-    key: str,
-    title: str,
-    rerun: bool,
-) -> dict[str, Any]:
-    prepare_store()
-    results, failed, dead = run_partition_tasks(
-        sync_partition,
-        {
-            (agency, partition): {
-                "agency": agency,
-                "collections": [str(c) for c in dict.fromkeys(wanted)],
-                "partition": partition,
-                "kecamatan": kecamatan,
-                "full_resync": full_resync,
-                "page_limit": page_limit,
-            }
-            for agency, wanted in collections.items()
-            for partition, kecamatan in _partitions_of(agency, scope).items()
-        },
-    )
-    summary = summarise(results, failed)
-    run_id = flow_run.get_id()
-    emit_partition_failures(
-        failed, dead={agency for agency, _partition in dead}, flow_run_id=run_id, rerun=rerun
-    )
-    emit_quarantine_spikes(summary["totals"], get_settings().quarantine_alert_rate)
-    try:
-        return publish_summary(summary, key=key, title=title, label=scope.label())
-    except SyncIncomplete as exc:
-        # The run's message says why, not only where: each distinct reason in the order met
-        # (a dead agency gives its reason, then the breaker's "circuit open" note).
-        reasons = list(Counter(failed.values()).items())
-        shown = "; ".join(f"{why} [{n} partition{'s' if n > 1 else ''}]" for why, n in reasons[:3])
-        more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
-        incomplete = SyncIncomplete(f"{exc}. Reasons: {shown}{more}")
-        incomplete.summary = summary  # type: ignore[attr-defined]
-        raise incomplete from None
+        summary = summarise(results, failed)
+        run_id = flow_run.get_id()
+        emit_partition_failures(
+            failed, dead={agency for agency, _partition in dead}, flow_run_id=run_id, rerun=rerun
+        )
+        emit_quarantine_spikes(summary["totals"], get_settings().quarantine_alert_rate)
+        try:
+            return publish_summary(summary, key=key, title=title, label=scope.label())
+        except SyncIncomplete as exc:
+            # The run's message says why, not only where: each distinct reason in the order met
+            # (a dead agency gives its reason, then the breaker's "circuit open" note).
+            reasons = list(Counter(failed.values()).items())
+            shown = "; ".join(
+                f"{why} [{n} partition{'s' if n > 1 else ''}]" for why, n in reasons[:3]
+            )
+            more = f"; and {len(reasons) - 3} other reasons" if len(reasons) > 3 else ""
+            incomplete = SyncIncomplete(f"{exc}. Reasons: {shown}{more}")
+            incomplete.summary = summary  # type: ignore[attr-defined]
+            raise incomplete from None
 
 
 def run_scope() -> RegionScope:

@@ -9,10 +9,8 @@ are saved in the test's `tmp_path`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -26,6 +24,7 @@ from sqlalchemy import select
 
 from integrations.store.audit import AUDIT, verify_audit
 from integrations.store.tables import HANDOFF
+from tests.browser import chromium_or_skip
 from tests.desk.conftest import OFFICER, PASSWORD, Desk
 
 if TYPE_CHECKING:
@@ -40,25 +39,10 @@ PHONE: ViewportSize = {"width": 412, "height": 915}
 CLEAR_ID = re.compile(r"\d{16}")
 
 
-def _missing_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the Python package `playwright` is not installed (uv sync installs it)"
-    if shutil.which("chromium") is None:
-        return "Debian's chromium is not installed (apt-get install chromium)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium_executable() -> str:
     """The chromium binary Playwright drives; skipped without it, except in CI."""
-    problem = _missing_browser()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires a browser for the desk's browser test: {problem}")
-        pytest.skip(f"no browser for the desk's browser test: {problem}")
-    path = shutil.which("chromium")
-    assert path is not None
-    return path
+    return chromium_or_skip("the desk's browser test")
 
 
 def _free_port() -> int:

@@ -7,9 +7,7 @@ the reason; under `CI=true` both are mandatory and their absence fails the tests
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from uuid import UUID
 import pytest
 
 from deployments.run_audit import flush_run_records
+from tests.browser import chromium_or_skip
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -31,25 +30,10 @@ UI_TIMEOUT_MS = 30_000
 KABUPATEN = "35.78"  # Kota Surabaya: one partition keeps the run small and fast
 
 
-def _missing_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the Python package `playwright` is not installed (uv sync installs it)"
-    if shutil.which("chromium") is None:
-        return "Debian's chromium is not installed (apt-get install chromium)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium_executable() -> str:
     """The chromium binary Playwright drives; skipped without it, except in CI."""
-    problem = _missing_browser()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires a browser for the Prefect UI tests: {problem}")
-        pytest.skip(f"no browser for the Prefect UI tests: {problem}")
-    path = shutil.which("chromium")
-    assert path is not None
-    return path
+    return chromium_or_skip("the Prefect UI tests")
 
 
 def _free_port() -> int:
