@@ -474,3 +474,60 @@ def test_a_control_character_in_an_id_is_a_format_error_not_a_separator(control:
     assert "3578" not in str(caught.value)
     # Tabs and line breaks of a copied spreadsheet cell are still layout.
     assert normalise_id("\t3578010101900001\r\n") == "3578010101900001"
+
+
+def test_the_validators_look_ups_agree_with_the_checks() -> None:
+    """The pydantic types' table look-ups accept exactly what the full checks find valid."""
+    from models.identity import _fast_path
+
+    rng = random.Random(35)
+    kabs = sorted(r.code.replace(".", "") for r in get_region_registry().kabupaten_kota())
+    values = []
+    for _ in range(20_000):
+        prefix = rng.choice(
+            [rng.choice(kabs), f"{rng.randrange(100):02d}{rng.randrange(100):02d}", "3599", "3578"]
+        )
+        day = rng.choice([rng.randrange(100), 29, 30, 31, 69, 70, 71, 0, 40, 41])
+        month = rng.choice([rng.randrange(100), 2, 12, 13, 0])
+        yy = rng.choice([rng.randrange(100), 0, 24, 25, 26])
+        serial = rng.choice(["0000", "0001", f"{rng.randrange(10_000):04d}"])
+        values.append(f"{prefix}{rng.randrange(100):02d}{day:02d}{month:02d}{yy:02d}{serial}")
+    values += [GOOD, "35780101019000O1", "3578 0101 0190 0001", "357801010190000", 3578010101900001]
+    for nik_rule, check in ((False, check_no_kk), (True, check_nik)):
+        fast = _fast_path(nik_rule)
+        for value in values:
+            result = check(value)
+            slow = result.value == value and not result.errors
+            assert fast(value) is slow, (check.__name__, value)
+
+
+def test_record_warnings_agree_with_check_nik_on_many_records() -> None:
+    from models.identity import record_warnings
+
+    rng = random.Random(7)
+    kecs = [r.code for r in get_region_registry().kecamatan()]
+    for _ in range(5_000):
+        born = date(1930, 1, 1) + timedelta(days=rng.randrange(34_000))
+        sex: Literal["L", "P"] = rng.choice(["L", "P"])
+        nik = make_nik(rng.choice([*kecs[:50], "35.10.99", "31.71.01"]), born, sex, 9)
+        recorded = rng.choice([born, born + timedelta(days=rng.choice([1, 31, 365]))])
+        said = rng.choice(["L", "P", " p ", "laki-laki", "WANITA", "x", ""])
+        full = check_nik(nik, birth_date=recorded, sex=said)
+        if not full.ok:
+            continue
+        assert sorted(record_warnings(nik, recorded, said)) == sorted(
+            w.code for w in full.warnings
+        ), (nik, recorded, said)
+
+
+def test_the_validators_date_table_follows_the_local_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from models import identity
+
+    midnight = datetime(2030, 1, 1).timestamp()
+    for ts, day in ((midnight - 0.5, date(2029, 12, 31)), (midnight + 0.5, date(2030, 1, 1))):
+        monkeypatch.setattr(identity.time, "time", lambda ts=ts: ts)
+        assert identity._valid_days_now() is identity._valid_days(day)
+    monkeypatch.undo()
+    assert identity._valid_days_now() is identity._valid_days(date.today())
