@@ -231,6 +231,6 @@ def test_nightly_adhoc_and_cli_registry_syncs_started_together_never_overlap(
     waited = [
         later
         for (_, (_, end, _)), (later, _) in itertools.pairwise(ordered)
-        if (start := began[later]) is not None and start.timestamp() < end
+        if (at := began[later]) is not None and at.timestamp() < end
     ]
     assert waited, (began, windows)
