@@ -171,6 +171,12 @@ def test_nightly_adhoc_and_cli_registry_syncs_started_together_never_overlap(
             box.url, tmp_path / "cettar.db", guarded_store["PREFECT_API_URL"], tmp_path
         )
         procs.db_upgrade(env)
+        # The session's server may hold these deployments from an earlier test's work pool
+        # (with its pull steps): the runner here must serve them afresh.
+        with get_client(sync_client=True) as client:
+            for deployment in client.read_deployments():
+                if deployment.name in ("registry-nightly", "registry-adhoc"):
+                    client.delete_deployment(deployment.id)
         server = subprocess.Popen(
             [sys.executable, "-c", SERVE_REGISTRY],
             env=env,
