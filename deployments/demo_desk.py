@@ -10,9 +10,6 @@ gave. The decisions go through the same rule and audit chain as the inbox's.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import Engine, func, select
 
 from integrations.store.desk_accounts import add_account
@@ -55,30 +51,11 @@ def serve_desk(engine: Engine, clock: Callable[[], datetime]) -> Iterator[str]:
     from desk.app import create_app
     from desk.config import DeskConfig
     from integrations.settings import get_settings
+    from sandbox.server import serve_app_in_thread
 
     app = create_app(engine, DeskConfig.from_settings(get_settings()), clock=clock)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="desk-uvicorn", daemon=True
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10.0
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the desk did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10.0)
-        sock.close()
+    with serve_app_in_thread(app, name="desk") as url:
+        yield url
 
 
 def desk_deliveries(engine: Engine) -> int:

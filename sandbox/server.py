@@ -8,13 +8,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from sandbox.app import create_app
 from sandbox.config import SandboxConfig
 
-__all__ = ["run", "serve_in_thread"]
+__all__ = ["run", "serve_app_in_thread", "serve_in_thread"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -43,20 +44,33 @@ def serve_in_thread(
     config: SandboxConfig | None = None, port: int = 0, host: str = DEFAULT_HOST
 ) -> Iterator[str]:
     """Serve the sandbox from a background thread; yields the root URL, e.g. http://127.0.0.1:PORT."""
+    with serve_app_in_thread(create_app(config), port=port, host=host, name="sandbox") as url:
+        yield url
+
+
+@contextmanager
+def serve_app_in_thread(
+    app: Any, *, port: int = 0, host: str = DEFAULT_HOST, name: str = "app"
+) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn from a background thread; yields its root URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(_uvicorn_config(config, host, bound_port))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=bound_port, log_level="warning", access_log=False, lifespan="off"
+        )
+    )
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="sandbox-uvicorn", daemon=True
+        target=server.run, kwargs={"sockets": [sock]}, name=f"{name}-uvicorn", daemon=True
     )
     thread.start()
     try:
         deadline = time.monotonic() + 10.0
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("sandbox server did not start")
+                raise RuntimeError(f"{name} server did not start")
             time.sleep(0.01)
         yield f"http://{host}:{bound_port}"
     finally:
