@@ -110,9 +110,11 @@ def test_writers_of_different_parts_do_not_wait_for_each_other(
     assert [who for who, _, _ in log] == ["registry", "pkh", "pkh", "registry"]
 
 
-def test_each_store_has_its_own_guards(guarded_store: dict[str, str], tmp_path: Path) -> None:
+def test_each_store_has_its_own_guards(
+    guarded_store: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ours = guard_name("registry")
-    os.environ["CETTAR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'another.db'}"
+    monkeypatch.setenv("CETTAR_DATABASE_URL", f"sqlite:///{tmp_path / 'another.db'}")
     get_settings.cache_clear()
     assert guard_name("registry") != ours
     assert ours.startswith("cettar-store-registry-")
