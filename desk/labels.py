@@ -71,6 +71,7 @@ LEVEL_LABELS: Mapping[str, str] = MappingProxyType(
         OfficeLevel.KECAMATAN: "Kecamatan",
         OfficeLevel.DESA: "Desa/Kelurahan",
         OfficeLevel.PROGRAMME: "Program",
+        OfficeLevel.FORKOPIMCAM: "Forkopimcam",
     }
 )
 

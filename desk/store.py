@@ -95,8 +95,8 @@ class NotAllowed(PermissionError):
 
 
 def _office_in(column: Any, area: str) -> ColumnElement[bool]:
-    """SQL: the office key in `column` is a kecamatan, desa or kabupaten inside `area`."""
-    kinds = ("kecamatan", "desa", "kabupaten")
+    """SQL: the office key in `column` is a regional office (`models.desk`) inside `area`."""
+    kinds = ("kecamatan", "desa", "kabupaten", "forkopimcam")
     terms = [column.startswith(f"{kind}:{area}.", autoescape=True) for kind in kinds]
     terms += [column == f"{kind}:{area}" for kind in kinds]
     return or_(*terms)

@@ -92,8 +92,15 @@ def definitions(scorecard: Scorecard) -> list[tuple[str, str]]:
             "Jumlah kasus",
             f"{scorecard.all_handoffs} kasus dibaca sampai tanggal data: {prov.handoffs} "
             f"diserahkan ke kantor kecamatan dan desa (baris provinsi = jumlah semua baris "
-            f"kecamatan) dan {scorecard.other_offices} ke instansi program (PKH, registri) "
-            f"atau tanpa kecamatan, yang tidak dinilai di sini.",
+            f"kecamatan) dan {scorecard.other_offices} ke instansi program (PKH, registri), "
+            f"ke Forkopimcam atau tanpa kecamatan, yang tidak dinilai di sini.",
+        ),
+        (
+            "Peringatan kesehatan",
+            f"{prov.health_alerts} peringatan zona merah (ke kecamatan, desa dan Forkopimcam). "
+            "Waktu tanggap dihitung dari tanggal peringatan dibuat, bukan tanggal dikirim, "
+            "dan berupa median; pemberitahuan ke Forkopimcam hanya dihitung di kolom "
+            "peringatan kesehatan.",
         ),
         (
             "Wilayah",

@@ -10,7 +10,9 @@ or a programme such as PKH) and has one role. The rules:
   acts on the handoffs escalated to it;
 - a kecamatan sees its own handoffs (also once escalated) and those of its desa, and acts on
   its own;
-- a desa or a programme sees and acts on its own handoffs only;
+- a desa, a programme or a Forkopimcam sees and acts on its own handoffs only; the
+  kecamatan and kabupaten/kota a Forkopimcam belongs to read its handoffs too (its notices
+  are about their area) but do not answer them;
 - a viewer only reads; an officer or an admin acts; the province's admin manages accounts.
 
 "Its own" is what the office-decision rule (`models.decisions.decide`) accepts: the office
@@ -84,6 +86,8 @@ class OfficeLevel(StrEnum):
     KECAMATAN = "kecamatan"
     DESA = "desa"
     PROGRAMME = "programme"
+    # The camat, kapolsek and danramil of one kecamatan, addressed by the kecamatan's code.
+    FORKOPIMCAM = "forkopimcam"
 
 
 class Role(StrEnum):
@@ -101,6 +105,7 @@ _HANDOFF_KIND: Mapping[OfficeLevel, OfficeKind] = MappingProxyType(
         OfficeLevel.KECAMATAN: OfficeKind.KECAMATAN,
         OfficeLevel.DESA: OfficeKind.DESA,
         OfficeLevel.PROGRAMME: OfficeKind.AGENCY,
+        OfficeLevel.FORKOPIMCAM: OfficeKind.FORKOPIMCAM,
     }
 )
 
@@ -116,7 +121,8 @@ def _level_of_code(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DeskOffice:
-    """A desk office: "province:35", "kabupaten:35.78", "kecamatan:35.78.01", "programme:pkh"."""
+    """A desk office: "province:35", "kabupaten:35.78", "kecamatan:35.78.01", "programme:pkh",
+    "forkopimcam:35.78.01"."""
 
     level: OfficeLevel
     code: str
@@ -190,10 +196,14 @@ class HandoffAccess:
     state: str
 
 
+# Office kinds that lie in a region, so the region's kecamatan and kabupaten/kota read them.
+_REGIONAL = (OfficeKind.KECAMATAN, OfficeKind.DESA, OfficeKind.KABUPATEN, OfficeKind.FORKOPIMCAM)
+
+
 def _region_of(office_key: str) -> str:
-    """The region code of a kecamatan, desa or kabupaten office key; "" for anything else."""
+    """The region code of a regional office key (a Forkopimcam's is its kecamatan's); else ""."""
     kind, _, code = office_key.partition(":")
-    if kind in (OfficeKind.KECAMATAN, OfficeKind.DESA, OfficeKind.KABUPATEN):
+    if kind in _REGIONAL:
         return code
     return ""
 
@@ -345,7 +355,9 @@ class OfficeChannels:
     Keys are a handoff office ("kecamatan:35.78.01", "desa:35.78.01.1001", "agency:pkh") or a
     region code ("35.78", "35" for the whole province) that stands for every kecamatan, desa
     and kabupaten office in it. The most specific key wins: an office's own key, then the
-    longest region containing it. An office no key names stays on the inbox.
+    longest region containing it. An office no key names stays on the inbox, except a
+    Forkopimcam: the forum runs no inbox API, so it is a desk office unless its own key
+    ("forkopimcam:35.78.01") says otherwise; region keys do not move it.
     """
 
     offices: Mapping[str, Channel]
@@ -390,6 +402,10 @@ class OfficeChannels:
         own = self.offices.get(office_key)
         if own is not None:
             return own
+        if office_key.startswith(f"{OfficeKind.FORKOPIMCAM.value}:"):
+            # Nothing could take an inbox POST for it: a region's "inbox" or "both" must not
+            # leave its notices undeliverable.
+            return Channel.DESK
         region = _region_of(office_key)
         while region:
             found = self.regions.get(region)
@@ -474,7 +490,12 @@ def office_name(office_key: str) -> str:
     kind, _, code = office_key.partition(":")
     if kind == OfficeKind.AGENCY:
         return f"Program {code.upper()}"
-    title = {"kecamatan": "Kecamatan", "desa": "Desa/Kelurahan", "kabupaten": ""}.get(kind, kind)
+    title = {
+        "kecamatan": "Kecamatan",
+        "desa": "Desa/Kelurahan",
+        "kabupaten": "",
+        "forkopimcam": "Forkopimcam",
+    }.get(kind, kind)
     return " ".join(p for p in (title, _region_name(code), f"({code})") if p)
 
 

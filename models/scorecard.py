@@ -22,6 +22,14 @@ so a scorecard for a past day comes out the same whenever it is computed):
 - Quarantine rate: records quarantined / records fetched in the kecamatan's sync
   partitions, over every source.
 - Overlaps found: cross-programme findings with a handoff to the kecamatan or its desa.
+- Health alerts: the red-zone handoffs of the kecamatan (`HEALTH_KINDS`): to the kecamatan
+  office, to its desa, and the notices to its Forkopimcam (the escalation copies too).
+  Response time to health alerts: working days from the local date of creation (the alert
+  is urgent from the moment it is raised, delivered or not) to the local date of the first
+  answer (acknowledgement, or closing without one), as the median over the answered
+  alerts. The Forkopimcam's notices count only here: the forum is not the kecamatan office,
+  so they stay out of its other columns (the totals count them with the other offices).
+  The column does not enter the ranking.
 
 Ranking (rank 1 = worst), applied to kecamatan and, separately, to kabupaten/kota:
 1. lowest share resolved within the deadline (nothing to judge yet ranks after any share);
@@ -49,6 +57,7 @@ from models.workdays import WorkCalendar, default_calendar, is_overdue, local_da
 __all__ = [
     "CALENDAR_RULE",
     "HEADER",
+    "HEALTH_KINDS",
     "OVERLAP_KINDS",
     "RANKING_RULE",
     "SCORE_COLUMNS",
@@ -79,6 +88,11 @@ OVERLAP_KINDS: frozenset[str] = frozenset(
     )
 )
 """Handoff kinds that report a cross-programme finding (the "overlaps found" column)."""
+HEALTH_KINDS: frozenset[str] = frozenset(
+    k.value for k in (HandoffKind.HEALTH_RED_ZONE, HandoffKind.HEALTH_RED_ZONE_NOTICE)
+)
+"""Handoff kinds that are health alerts (the "response time to health alerts" column)."""
+_HEALTH_OFFICE_KINDS = ("kecamatan:", "desa:", "forkopimcam:")
 _KECAMATAN_CODE = re.compile(r"[0-9]{2}\.[0-9]{2}\.[0-9]{2}")
 _OFFICE_KINDS = ("kecamatan:", "desa:")
 _CLOSED = frozenset(s.value for s in FINAL_STATES)
@@ -99,6 +113,7 @@ class HandoffRow:
     acknowledged_at: datetime | None = None
     closed_at: datetime | None = None
     escalated_at: datetime | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +149,8 @@ class ScoreRow:
     kabupaten_name: str = ""
     # 1 = worst of its level; None for the province line and lines without handoffs.
     rank: int | None = None
+    health_alerts: int = 0
+    median_health_response_workdays: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +261,22 @@ SCORE_COLUMNS: tuple[Column, ...] = (
         "Temuan lintas program (mis. penerima BLT-DD yang juga menerima PKH) yang diserahkan "
         "ke kecamatan atau desanya.",
     ),
+    Column(
+        "health_alerts",
+        "peringatan kesehatan",
+        "health alerts",
+        "Peringatan zona merah dari data puskesmas: kasus ke kantor kecamatan dan desanya "
+        "serta pemberitahuan ke Forkopimcam kecamatan (termasuk tembusan eskalasi).",
+    ),
+    Column(
+        "median_health_response_workdays",
+        "median hari kerja tanggap peringatan kesehatan",
+        "median working days to respond to health alerts",
+        "Hari kerja dari tanggal peringatan kesehatan dibuat sampai tanggapan pertama "
+        "(diakui, atau diselesaikan/ditolak tanpa diakui), median atas peringatan yang sudah "
+        "ditanggapi; 0 = hari yang sama. Tidak dipakai untuk peringkat.",
+        decimals=1,
+    ),
 )
 """The columns of the scorecard's tables, artifacts and files, in order."""
 
@@ -325,6 +358,8 @@ class _Tally:
     fetched: int = 0
     quarantined: int = 0
     overlaps: int = 0
+    health_alerts: int = 0
+    health_days: Counter[int] = field(default_factory=Counter)
 
     def merge(self, other: _Tally) -> None:
         self.handoffs += other.handoffs
@@ -339,10 +374,28 @@ class _Tally:
         self.fetched += other.fetched
         self.quarantined += other.quarantined
         self.overlaps += other.overlaps
+        self.health_alerts += other.health_alerts
+        self.health_days.update(other.health_days)
 
 
 def _seen(moment: datetime | None, as_of: datetime) -> datetime | None:
     return moment if moment is not None and moment <= as_of else None
+
+
+def _first_answer(row: HandoffRow, as_of: datetime) -> datetime | None:
+    """The office's first answer seen by as_of: acknowledgement, or closing without one."""
+    acknowledged = _seen(row.acknowledged_at, as_of)
+    closed = _seen(row.closed_at, as_of) if row.state in _CLOSED else None
+    answers = [t for t in (acknowledged, closed) if t is not None]
+    return min(answers) if answers else None
+
+
+def _add_health_alert(tally: _Tally, row: HandoffRow, as_of: datetime, cal: WorkCalendar) -> None:
+    tally.health_alerts += 1
+    answer = _first_answer(row, as_of)
+    if answer is not None:
+        days = max(0, cal.workdays_between(local_date(row.created_at), local_date(answer)))
+        tally.health_days[days] += 1
 
 
 def _add_handoff(tally: _Tally, row: HandoffRow, as_of: datetime, cal: WorkCalendar) -> None:
@@ -400,6 +453,8 @@ def _line(
         quarantined=t.quarantined,
         quarantine_rate=t.quarantined / t.fetched if t.fetched else None,
         overlaps_found=t.overlaps,
+        health_alerts=t.health_alerts,
+        median_health_response_workdays=median(t.health_days),
     )
 
 
@@ -461,6 +516,12 @@ def compute_scorecard(
         if row.created_at > as_of:
             continue
         kec = row.kecamatan_code
+        if (
+            row.kind in HEALTH_KINDS
+            and row.origin_office.startswith(_HEALTH_OFFICE_KINDS)
+            and _KECAMATAN_CODE.fullmatch(kec)
+        ):
+            _add_health_alert(tally(kec), row, as_of, cal)
         if not row.origin_office.startswith(_OFFICE_KINDS) or not _KECAMATAN_CODE.fullmatch(kec):
             other += 1
             continue

@@ -321,7 +321,8 @@ escalate_overdue_handoffs = _store_task(
     "escalate-overdue-handoffs",
     store.escalate_overdue,
     "%d handoffs escalated",
-    "Escalate overdue kecamatan and desa handoffs to their kabupaten/kota.",
+    "Escalate overdue kecamatan and desa handoffs to their kabupaten/kota; copy an escalated "
+    "red-zone handoff to the kecamatan's Forkopimcam.",
 )
 
 

@@ -458,6 +458,7 @@ def iter_scorecard_handoffs(
         HANDOFF.c.acknowledged_at,
         HANDOFF.c.closed_at,
         HANDOFF.c.escalated_at,
+        HANDOFF.c.kind,
     ).where(HANDOFF.c.created_at <= to_utc(as_of, "as_of"), handoff_in_scope(scope))
     result = conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt)
     for r in result:
@@ -475,6 +476,7 @@ def iter_scorecard_handoffs(
             acknowledged_at=stored_utc(r.acknowledged_at),
             closed_at=stored_utc(r.closed_at),
             escalated_at=stored_utc(r.escalated_at),
+            kind=r.kind,
         )
 
 

@@ -1,5 +1,8 @@
 """The desk's daily digests in the store: who gets one, what it counts, which day it went out.
 
+Forkopimcam offices are desk offices by default; their digests also go to the addresses of
+`models/data/forkopimcam.csv`.
+
 A digest is claimed (one row per office, day and kind) in its own transaction before it is
 mailed, marked sent afterwards, and released when the mail server refuses it: a second run
 on the same day finds the claim and sends nothing. A run killed between claiming and
@@ -9,6 +12,7 @@ sending leaves the claim, so that office misses that day's digest rather than ge
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, select
@@ -26,6 +30,7 @@ from models.desk import (
     OfficeLevel,
 )
 from models.desk_tables import DeskDigest
+from models.forkopimcam import ForumMember, forkopimcam_contacts, mail_addresses
 from models.handoffs import FINAL_STATES
 from models.workdays import WorkCalendar
 
@@ -57,8 +62,15 @@ def since_last_workday(now: datetime, today: date, calendar: WorkCalendar) -> da
     return to_utc(now) - timedelta(days=(today - previous).days)
 
 
-def digest_recipients(conn: Connection) -> dict[str, list[str]]:
-    """Active accounts' e-mails per handoff office ("kecamatan:35.78.01"); not the province."""
+def digest_recipients(
+    conn: Connection, forums: Mapping[str, Sequence[ForumMember]] | None = None
+) -> dict[str, list[str]]:
+    """Active accounts' e-mails per handoff office ("kecamatan:35.78.01"); not the province.
+
+    A Forkopimcam's digest also goes to the forum's addresses (`forums`, by default the
+    shipped `models/data/forkopimcam.csv`, placeholders left out): its members mostly have
+    no desk account, and the forum must still hear of a red zone in its kecamatan.
+    """
     out: dict[str, list[str]] = defaultdict(list)
     rows = conn.execute(
         select(ACCOUNT.c.office, ACCOUNT.c.email)
@@ -72,6 +84,10 @@ def digest_recipients(conn: Connection) -> dict[str, list[str]]:
             continue  # an office the registry no longer knows has no handoffs to mail
         if office.level is not OfficeLevel.PROVINCE and office.handoff_office:
             out[office.handoff_office].append(row.email)
+    for forum, members in (forkopimcam_contacts() if forums is None else forums).items():
+        addresses = mail_addresses(members)
+        if addresses:
+            out[forum] = sorted({*out.get(forum, ()), *addresses})
     return dict(out)
 
 

@@ -52,6 +52,7 @@ from models.scope import WHOLE_PROVINCE, RegionScope
 from models.workdays import WorkCalendar, default_calendar, local_date
 
 __all__ = [
+    "FORUM_COPIES",
     "HUB_ACTOR",
     "PKH_AGENCY",
     "Change",
@@ -414,7 +415,16 @@ def overdue_pages(
     escalatable = sorted(s.value for s in ESCALATABLE_STATES)
     # A superset in SQL (due before today, a regional office below the kabupaten); the
     # working-day rule, which moves a due date that fell on a day off, decides in Python.
-    base = select(HANDOFF.c.id, HANDOFF.c.state, HANDOFF.c.due_date, HANDOFF.c.office).where(
+    base = select(
+        HANDOFF.c.id,
+        HANDOFF.c.state,
+        HANDOFF.c.due_date,
+        HANDOFF.c.office,
+        HANDOFF.c.kind,
+        HANDOFF.c.subject_token,
+        HANDOFF.c.period,
+        HANDOFF.c.evidence,
+    ).where(
         HANDOFF.c.state.in_(escalatable),
         HANDOFF.c.due_date < local_date(now),
         or_(HANDOFF.c.office.like("kecamatan:%"), HANDOFF.c.office.like("desa:%")),
@@ -424,21 +434,85 @@ def overdue_pages(
         yield [row for row in rows if needs_escalation(row.state, row.due_date, now, cal)]
 
 
+# Urgent kinds whose escalation from a kecamatan is copied to the kecamatan's Forkopimcam,
+# with the kind of the copy: the forum carries the response when the office does not answer.
+FORUM_COPIES: Mapping[str, HandoffKind] = {
+    HandoffKind.HEALTH_RED_ZONE.value: HandoffKind.HEALTH_RED_ZONE_NOTICE,
+}
+_COPY_SUFFIX = "/esk"
+
+
+def _copy_period(period: str) -> str:
+    """The copy's period: the original's marked as escalated (one copy per handoff)."""
+    marked = f"{period}{_COPY_SUFFIX}"
+    if len(marked) <= 20:  # the handoff table's period width
+        return marked
+    return hashlib.sha256(marked.encode("utf-8")).hexdigest()[:20]
+
+
+def _forum_copy(
+    row: Any, target: Office, now: datetime, calendar: WorkCalendar | None
+) -> dict[str, Any] | None:
+    """The notice to the kecamatan's Forkopimcam of an escalated urgent handoff, or None."""
+    kind = FORUM_COPIES.get(row.kind)
+    office = Office.parse(row.office)
+    if kind is None or office.kind is not OfficeKind.KECAMATAN:
+        return None
+    forum = Office(kind=OfficeKind.FORKOPIMCAM, code=office.code)
+    period = _copy_period(row.period)
+    try:
+        evidence = dict(json.loads(row.evidence or "{}"))
+    except (TypeError, ValueError):
+        evidence = {}
+    # The figures the kecamatan got, and which handoff went up unanswered to whom.
+    evidence.update(
+        {
+            "kecamatan_code": office.code,
+            "copy_of": row.id,
+            "escalated_to": target.key,
+            "overdue_since": row.due_date.isoformat(),
+        }
+    )
+    at = to_utc(now)
+    return _handoff_row(
+        handoff_id=handoff_key(kind, row.subject_token, period, forum),
+        kind=kind,
+        subject_token=row.subject_token,
+        period=period,
+        sender=HUB_ACTOR,
+        receiver=forum,
+        evidence=evidence,
+        now=at,
+        due=handoff_due_date(kind, at, calendar),
+        source_ref=row.id,
+    )
+
+
 def escalate_overdue(
     conn: Connection,
     now: datetime,
     calendar: WorkCalendar | None = None,
     scope: RegionScope = WHOLE_PROVINCE,
 ) -> int:
-    """Escalate the scope's overdue kecamatan and desa handoffs to their kabupaten/kota."""
+    """Escalate the scope's overdue kecamatan and desa handoffs to their kabupaten/kota.
+
+    An escalated urgent kind of `FORUM_COPIES` (a red zone's handoff to a kecamatan) is also
+    copied to the kecamatan's Forkopimcam as a new notice, keyed by the escalated handoff, so
+    a rerun or a second escalation creates no second copy.
+    """
     chain = ChainWriter(conn)
     escalated = 0
+    copies = HandoffCounts()
     for rows in overdue_pages(conn, now, calendar, scope):
         changes: list[Change] = []
+        forum_rows: list[dict[str, Any]] = []
         for row in rows:
             target = Office.parse(row.office).escalation_target
             if target is None:
                 continue
+            copy = _forum_copy(row, target, now, calendar)
+            if copy is not None:
+                forum_rows.append(copy)
             changes.append(
                 Change(
                     row.id,
@@ -451,6 +525,7 @@ def escalate_overdue(
                 )
             )
         apply_changes(conn, chain, changes)
+        _insert_new(conn, chain, forum_rows, copies)
         escalated += len(changes)
     chain.flush()
     return escalated

@@ -30,6 +30,7 @@ from integrations.store.outbox import (
     record_deliveries,
 )
 from models.checks import Finding
+from models.forkopimcam import parse_forkopimcam
 from models.handoffs import HandoffKind, Office
 from models.identity import id_token, make_nik
 from models.workdays import WorkCalendar
@@ -218,3 +219,76 @@ def test_a_refused_digest_is_sent_by_the_next_run(smtp: tuple[_Mail, Engine]) ->
     friday = send_digests(engine, settings, NOW + timedelta(days=1), CAL)
     assert friday == {"nothing_to_report": 2, "recipients": 1, "sent_escalations": 1}
     assert len(mail.messages) == 4
+
+
+FORUM_FILE = """# test copy of models/data/forkopimcam.csv
+kecamatan_code,kecamatan,role,email
+35.78.01,Karang Pilang,camat,camat@kec-karangpilang.surabaya.go.id
+35.78.01,Karang Pilang,kapolsek,polsek.karangpilang@polri.go.id
+35.78.01,Karang Pilang,danramil,koramil.karangpilang@tniad.mil.id
+35.78.01,Karang Pilang,danramil,danramil-357801@forkopimcam.example
+35.78.02,Wonocolo,camat,camat-357802@forkopimcam.example
+"""
+
+
+def _notice(engine: Engine, forum: str, at: datetime) -> None:
+    kec = forum.partition(":")[2]
+    with engine.begin() as conn:
+        create_handoffs(
+            conn,
+            [
+                Finding(
+                    HandoffKind.HEALTH_RED_ZONE_NOTICE,
+                    kec,
+                    "dbd:2026-W44",
+                    (Office.parse(forum),),
+                    {"kecamatan_code": kec, "condition": "dbd", "new_cases": 41},
+                )
+            ],
+            sender="puskesmas",
+            now=at,
+            calendar=CAL,
+        )
+    _deliver(engine, at)
+
+
+def test_a_forkopimcam_digest_goes_to_its_members_and_accounts(
+    smtp: tuple[_Mail, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail, engine = smtp
+    forums = parse_forkopimcam(FORUM_FILE)
+    monkeypatch.setattr("integrations.store.desk_digest.forkopimcam_contacts", lambda: forums)
+    # Karang Pilang's forum has real addresses and an account; Wonocolo's only a placeholder.
+    _notice(engine, "forkopimcam:35.78.01", YESTERDAY)
+    _notice(engine, "forkopimcam:35.78.02", YESTERDAY)
+    with engine.begin() as conn:
+        add_account(
+            conn,
+            "sekretariat.forkopimcam@surabaya.go.id",
+            "forkopimcam:35.78.01",
+            "officer",
+            LONG_AGO,
+            password="kenanga-merah-12",
+        )
+    # No CETTAR_DESK_OFFICES key names a forum: it is on the desk all the same.
+    counts = send_digests(engine, Settings(), NOW, CAL)
+    assert counts["sent_office"] == 3, counts
+    got = _messages(mail)
+    forum = got[
+        "camat@kec-karangpilang.surabaya.go.id,koramil.karangpilang@tniad.mil.id,"
+        "polsek.karangpilang@polri.go.id,sekretariat.forkopimcam@surabaya.go.id"
+    ]
+    assert "Forkopimcam Karang Pilang (35.78.01)" in str(forum["Subject"])
+    body = forum.get_payload(decode=True).decode()
+    assert "Baru sejak kemarin:          1" in body
+    assert "health_red_zone_notice, tenggat" in body
+    # A placeholder is never mailed, and a forum with nothing else has no recipient.
+    assert not any("forkopimcam.example" in ",".join(e.rcpt_tos) for e in mail.messages)
+    assert not any(
+        "Wonocolo" in str(m["Subject"]) and "Forkopimcam" in str(m["Subject"]) for m in got.values()
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(select(DIGEST.c.office, DIGEST.c.recipients)).all()
+    assert ("forkopimcam:35.78.01", 4) in rows
+    for envelope in mail.messages:
+        assert not LONG_DIGITS.search(envelope.content.decode())

@@ -170,3 +170,40 @@ def test_rewriting_replaces_the_file_whole(card: Scorecard, tmp_path: Path) -> N
     write_csv(path, card.kecamatan[:1])
     assert len(_csv(path)) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["k.csv"]  # no temporary file left behind
+
+
+def test_the_health_response_column_is_exported_with_its_definition(tmp_path: Path) -> None:
+    created = datetime(2026, 3, 2, 9, tzinfo=WIB)  # Monday
+    alerts = [
+        HandoffRow(
+            kecamatan_code="35.78.01",
+            kabupaten_code="35.78",
+            origin_office=origin,
+            office=origin,
+            state="acknowledged",
+            created_at=created,
+            due_date=date(2026, 3, 3),
+            delivered_at=created,
+            acknowledged_at=datetime(2026, 3, day, 9, tzinfo=WIB),
+            kind=kind,
+        )
+        for origin, kind, day in (
+            ("kecamatan:35.78.01", "health_red_zone", 3),  # 1 working day
+            ("forkopimcam:35.78.01", "health_red_zone_notice", 4),  # 2
+        )
+    ]
+    card = compute_scorecard(alerts, as_of=AS_OF)
+    files = write_scorecard_files(card, tmp_path)
+    line = dict(zip(HEADERS, _csv(files.kecamatan_csv)[1], strict=True))
+    assert line["peringatan kesehatan"] == "2"
+    assert line["median hari kerja tanggap peringatan kesehatan"] == "1.5"
+    book = load_workbook(files.xlsx)
+    about = dict(book["Definisi"].iter_rows(min_row=2, values_only=True))
+    assert about["median hari kerja tanggap peringatan kesehatan"].startswith(
+        "Hari kerja dari tanggal peringatan kesehatan dibuat"
+    )
+    assert about["Peringatan kesehatan"].startswith("2 peringatan zona merah")
+    assert "median" in about["Peringatan kesehatan"]
+    assert "ke Forkopimcam" in about["Jumlah kasus"]
+    column = HEADERS.index("median hari kerja tanggap peringatan kesehatan") + 1
+    assert book["Kecamatan"].cell(row=2, column=column).number_format == "0.0"

@@ -9,9 +9,11 @@ from models.desk import (
     ACTIONS,
     MISROUTED_PREFIX,
     Account,
+    Channel,
     DeskAction,
     DeskOffice,
     HandoffAccess,
+    OfficeChannels,
     OfficeLevel,
     Role,
     actions_for,
@@ -22,6 +24,7 @@ from models.desk import (
     check_email,
     check_password,
     decision_of,
+    office_name,
 )
 
 
@@ -42,6 +45,7 @@ OFFICES = {
     OfficeLevel.KECAMATAN: "kecamatan:35.78.01",
     OfficeLevel.DESA: "desa:35.78.01.1001",
     OfficeLevel.PROGRAMME: "programme:pkh",
+    OfficeLevel.FORKOPIMCAM: "forkopimcam:35.78.01",
 }
 
 HANDOFFS = {
@@ -62,7 +66,13 @@ HANDOFFS = {
     # programmes' desks
     "own_programme": _h("agency:pkh"),
     "other_programme": _h("agency:registry"),
+    # Forkopimcam notices: the account's kecamatan's forum, a neighbour's, another kabupaten's
+    "own_forkopimcam": _h("forkopimcam:35.78.01"),
+    "other_forkopimcam_same_kabupaten": _h("forkopimcam:35.78.02"),
+    "forkopimcam_of_other_kabupaten": _h("forkopimcam:35.07.01"),
 }
+
+_NONE = {name: (False, False) for name in HANDOFFS}
 
 # (see, act) of an officer for each (level, handoff); a viewer sees the same and acts on none.
 T, F = True, False
@@ -84,6 +94,10 @@ EXPECTED: dict[OfficeLevel, dict[str, tuple[bool, bool]]] = {
         "escalated_to_other_kabupaten": (F, F),
         "own_programme": (F, F),
         "other_programme": (F, F),
+        # its kecamatan's forums are read, never answered: the forum answers for itself
+        "own_forkopimcam": (T, F),
+        "other_forkopimcam_same_kabupaten": (T, F),
+        "forkopimcam_of_other_kabupaten": (F, F),
     },
     OfficeLevel.KECAMATAN: {
         "own_kecamatan": (T, T),
@@ -98,6 +112,10 @@ EXPECTED: dict[OfficeLevel, dict[str, tuple[bool, bool]]] = {
         "escalated_to_other_kabupaten": (F, F),
         "own_programme": (F, F),
         "other_programme": (F, F),
+        # the camat's officers read their own forum's notices
+        "own_forkopimcam": (T, F),
+        "other_forkopimcam_same_kabupaten": (F, F),
+        "forkopimcam_of_other_kabupaten": (F, F),
     },
     OfficeLevel.DESA: {
         "own_kecamatan": (F, F),
@@ -111,6 +129,9 @@ EXPECTED: dict[OfficeLevel, dict[str, tuple[bool, bool]]] = {
         "escalated_to_other_kabupaten": (F, F),
         "own_programme": (F, F),
         "other_programme": (F, F),
+        "own_forkopimcam": (F, F),
+        "other_forkopimcam_same_kabupaten": (F, F),
+        "forkopimcam_of_other_kabupaten": (F, F),
     },
     OfficeLevel.PROGRAMME: {
         "own_kecamatan": (F, F),
@@ -124,7 +145,12 @@ EXPECTED: dict[OfficeLevel, dict[str, tuple[bool, bool]]] = {
         "escalated_to_other_kabupaten": (F, F),
         "own_programme": (T, T),
         "other_programme": (F, F),
+        "own_forkopimcam": (F, F),
+        "other_forkopimcam_same_kabupaten": (F, F),
+        "forkopimcam_of_other_kabupaten": (F, F),
     },
+    # its own notices only: not the kecamatan's handoffs, not another forum's
+    OfficeLevel.FORKOPIMCAM: {**_NONE, "own_forkopimcam": (T, T)},
 }
 
 CELLS = [(role, level, name) for role in Role for level in OfficeLevel for name in HANDOFFS]
@@ -213,6 +239,7 @@ def test_every_action_records_an_office_decision() -> None:
         ("desa:3578011001", "desa", "35.78.01.1001", "desa:35.78.01.1001"),
         ("programme:PKH", "programme", "pkh", "agency:pkh"),
         ("agency:pkh", "programme", "pkh", "agency:pkh"),
+        ("forkopimcam:357801", "forkopimcam", "35.78.01", "forkopimcam:35.78.01"),
     ],
 )
 def test_desk_offices_parse(key: str, level: str, code: str, handoff_office: str | None) -> None:
@@ -223,11 +250,39 @@ def test_desk_offices_parse(key: str, level: str, code: str, handoff_office: str
 
 @pytest.mark.parametrize(
     "key",
-    ["", "35.78.99", "35.7", "province:36", "kecamatan:35.78", "planet:35", "programme:P K H"],
+    [
+        "",
+        "35.78.99",
+        "35.7",
+        "province:36",
+        "kecamatan:35.78",
+        "planet:35",
+        "programme:P K H",
+        "forkopimcam:35.78",
+        "forkopimcam:35.78.99",
+    ],
 )
 def test_bad_offices_are_refused(key: str) -> None:
     with pytest.raises(ValueError):
         DeskOffice.parse(key)
+
+
+def test_a_forkopimcam_is_a_desk_office_unless_its_own_key_says_otherwise() -> None:
+    forum, other = "forkopimcam:35.78.01", "forkopimcam:35.07.01"
+    assert OfficeChannels.parse({}).of(forum) is Channel.DESK
+    # Region keys move the region's offices, not its forums, which could take no inbox POST.
+    regions = OfficeChannels.parse({"35": "inbox", "35.78": "both", "kecamatan:35.78.01": "inbox"})
+    assert regions.of(forum) is Channel.DESK and regions.of("kecamatan:35.78.02") is Channel.BOTH
+    assert regions.on_desk(forum) and not regions.posts_to_inbox(forum)
+    own = OfficeChannels.parse({"forkopimcam:357801": "both", "forkopimcam:35.07.01": "inbox"})
+    assert own.of(forum) is Channel.BOTH and own.posts_to_inbox(forum)
+    assert own.of(other) is Channel.INBOX and not own.on_desk(other)
+    with pytest.raises(ValueError, match="CETTAR_DESK_OFFICES"):
+        OfficeChannels.parse({"forkopimcam:35.78": "desk"})
+
+
+def test_a_forkopimcam_digest_names_its_kecamatan() -> None:
+    assert office_name("forkopimcam:35.78.01") == "Forkopimcam Karang Pilang (35.78.01)"
 
 
 def test_emails_and_passwords() -> None:

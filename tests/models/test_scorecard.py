@@ -259,3 +259,69 @@ def test_as_of_must_be_aware() -> None:
         compute_scorecard([], as_of=datetime(2026, 1, 1))
     card = compute_scorecard([], as_of=datetime(2026, 1, 1, tzinfo=UTC))
     assert (card.kecamatan, card.kabupaten, card.province.handoffs) == ((), (), 0)
+
+
+def _alert(
+    kec: str,
+    origin: str,
+    created: datetime,
+    *,
+    kind: str = "health_red_zone",
+    acknowledged: datetime | None = None,
+    closed: datetime | None = None,
+    state: str = "delivered",
+) -> HandoffRow:
+    return HandoffRow(
+        kecamatan_code=kec,
+        kabupaten_code=kec[:5],
+        origin_office=origin,
+        office=origin,
+        state=state,
+        created_at=created,
+        due_date=created.date(),
+        # Delivered a day late: the response time counts from creation all the same.
+        delivered_at=created.replace(day=created.day + 1),
+        acknowledged_at=acknowledged,
+        closed_at=closed,
+        kind=kind,
+    )
+
+
+def test_response_time_to_health_alerts_is_a_median_from_creation() -> None:
+    rows = [
+        # Mon 2 Nov 2026 alerts of A: the kecamatan answers Wed (2), its desa Mon (0), the
+        # forum's notice Thu (3), the escalation copy not yet; B's kecamatan Tue (1).
+        _alert(A, f"kecamatan:{A}", at(2026, 11, 2), acknowledged=at(2026, 11, 4)),
+        _alert(
+            A,
+            f"desa:{A}.1001",
+            at(2026, 11, 2),
+            state="resolved",
+            closed=at(2026, 11, 2, 15),
+        ),
+        _alert(
+            A,
+            f"forkopimcam:{A}",
+            at(2026, 11, 2),
+            kind="health_red_zone_notice",
+            acknowledged=at(2026, 11, 5),
+        ),
+        _alert(A, f"forkopimcam:{A}", at(2026, 11, 4), kind="health_red_zone_notice"),
+        # An answer after as_of is not seen.
+        _alert(B, f"kecamatan:{B}", at(2026, 11, 2), acknowledged=at(2026, 11, 3)),
+        _alert(B, f"kecamatan:{B}", at(2026, 11, 3), acknowledged=at(2026, 11, 20)),
+        # Not a health alert: no effect on the column.
+        row(A, at(2026, 11, 2), date(2026, 11, 9), acknowledged=at(2026, 11, 6)),
+    ]
+    card = compute_scorecard(rows, as_of=at(2026, 11, 6, 12))
+    line = {r.code: r for r in card.kecamatan}
+    assert (line[A].health_alerts, line[A].median_health_response_workdays) == (4, 2.0)
+    assert (line[B].health_alerts, line[B].median_health_response_workdays) == (2, 1.0)
+    # The forum's notices are not the kecamatan office's cases: counted apart in the totals.
+    assert line[A].handoffs == 3 and card.other_offices == 2
+    assert card.kabupaten[0].health_alerts == 6
+    assert card.province.median_health_response_workdays == 1.5  # 0, 1, 2, 3
+    # A kecamatan without alerts has no response time; the column does not rank.
+    quiet = compute_scorecard(rows[-1:], as_of=at(2026, 11, 6, 12))
+    assert quiet.kecamatan[0].median_health_response_workdays is None
+    assert quiet.kecamatan[0].health_alerts == 0
