@@ -14,6 +14,7 @@ from deployments.cli_backup import db_backup, db_restore
 from deployments.cli_desk import desk_app
 from deployments.cli_errors import CliUsageError, cli_app, plain_console, store_engine
 from deployments.cli_handoffs import handoffs_app
+from deployments.cli_intake import intake_app
 from deployments.cli_person import person_app
 from deployments.cli_quarantine import quarantine_app
 from integrations.settings import get_settings
@@ -43,6 +44,7 @@ app.add_typer(handoffs_app, name="handoffs")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(person_app, name="person")
 app.add_typer(desk_app, name="desk")
+app.add_typer(intake_app, name="intake")
 app.add_typer(server_app, name="server")
 app.add_typer(automations_app, name="automations")
 app.add_typer(deployments_app, name="deployments")

@@ -204,6 +204,10 @@ class Settings(_AgencyEndpoints):
     # desk's address as its users reach it: the digests' links start with it.
     desk_offices: dict[str, str] = Field(default_factory=dict)
     desk_url: str = "http://127.0.0.1:8080"
+    # --- spreadsheet intake (`intake-folder`) -----------------------------------------------
+    # The watched folder: one sub-folder per desa code, which only that desa's operators may
+    # write; unset, `<data dir>/intake`.
+    intake_dir: Path | None = None
 
 
 @functools.cache
