@@ -1,15 +1,20 @@
-"""Pre-rendered registry pages: each page is rendered once, kept on disk and served as bytes.
+"""Pre-rendered agency pages: each page is rendered once, kept on disk and served as bytes.
 
 A benchmark must time the hub, not the simulator: generating a page of 1,000 households
 costs the sandbox about as much CPU as the hub spends validating it. With a page cache the
 sandbox renders each (collection, epoch, query) page once, with the live code path, writes
 the exact response body to a file and afterwards only reads it back. The bytes are those of
 the live page (bad and hostile records included), so a client cannot tell the two apart.
+Besides the registry, the read-only collections of the coordination agencies and the
+puskesmas are cached too: their pages depend only on the configuration, the epoch and the
+query, never on the clock or on what a client wrote (the inbox's decisions do, and are not).
 
-Files live under `<root>/<fingerprint>/epoch-<e>/<collection>/`. The fingerprint names the
-seed and size and hashes everything else the pages depend on: the registry's data config,
-the planted duplicates, the region layout and the generator's own source code, so a cache
-written by another configuration or another version of the generator is never served.
+Files live under `<root>/<fingerprint>/epoch-<e>/<collection>/` (`<agency>.<collection>` for
+the agencies other than the registry). The fingerprint names the seed and size and hashes
+everything else the pages depend on: the registry's data config, the coordination data's
+config (planted duplicates, rates, health figures), the region layout and the generators'
+own source code, so a cache written by another configuration or another version of the
+generator is never served.
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from datetime import datetime
 from pathlib import Path
 
 from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
-from sandbox.config import SandboxConfig
+from models.contracts.puskesmas import SURVEILLANCE
+from sandbox.config import CoordinationConfig, SandboxConfig
+from sandbox.coordination_data import SOURCES, served_registry
 from sandbox.cursor import decode_cursor, encode_cursor
 from sandbox.registry_data import Position, RegistryData
 
 __all__ = [
+    "CACHED",
     "CACHED_COLLECTIONS",
     "REGISTRY_AGENCY",
     "PageCache",
@@ -41,7 +49,12 @@ CACHED_COLLECTIONS: tuple[str, ...] = (HOUSEHOLDS, RECIPIENTS)
 """Registry collections whose pages depend only on the data config and the epoch."""
 
 REGISTRY_AGENCY = "registry"
-"""The agency whose collections are cached."""
+"""The agency whose collections are pre-rendered."""
+
+CACHED: frozenset[tuple[str, str]] = frozenset(
+    {*((REGISTRY_AGENCY, c) for c in CACHED_COLLECTIONS), *SOURCES, ("puskesmas", SURVEILLANCE)}
+)
+"""(agency, collection) of every collection whose pages the cache serves."""
 _HERE = Path(__file__).resolve().parent
 
 
@@ -67,11 +80,13 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def fingerprint(registry: RegistryData) -> str:
-    """The cache directory name of a registry generator: seed, size and a content hash."""
+def fingerprint(registry: RegistryData, coordination: CoordinationConfig | None = None) -> str:
+    """The cache directory name of the generators: seed, size and a content hash."""
     cfg = registry.config
     h = hashlib.sha256()
     h.update(cfg.model_dump_json(exclude={"epoch"}).encode())
+    if coordination is not None:
+        h.update(coordination.model_dump_json().encode())
     h.update(f"{registry.duplicate_nik_rate!r}:{registry.duplicate_deceased_rate!r}".encode())
     h.update("|".join(k.code for k in registry.layout.kecamatan).encode())
     h.update("|".join(v.code for v in registry.layout.villages).encode())
@@ -80,13 +95,21 @@ def fingerprint(registry: RegistryData) -> str:
 
 
 class PageCache:
-    """Rendered pages of one registry generator, one file per (collection, epoch, query)."""
+    """Rendered pages of one sandbox's generators, one file per (collection, epoch, query)."""
 
-    def __init__(self, root: Path, registry: RegistryData) -> None:
+    def __init__(
+        self, root: Path, registry: RegistryData, coordination: CoordinationConfig | None = None
+    ) -> None:
         self.root = Path(root)
         self.registry = registry
+        # Without the coordination config only the registry's pages can be told apart.
+        self.agencies = {REGISTRY_AGENCY} if coordination is None else {a for a, _ in CACHED}
         # Hashed once: the data config and code cannot change under a running sandbox.
-        self.directory = self.root / fingerprint(registry)
+        self.directory = self.root / fingerprint(registry, coordination)
+
+    def serves(self, agency: str, collection: str) -> bool:
+        """Whether pages of this collection come from the cache."""
+        return agency in self.agencies and (agency, collection) in CACHED
 
     def path(
         self,
@@ -97,14 +120,23 @@ class PageCache:
         after: Position | None,
         kecamatan: str | None,
         limit: int,
+        agency: str = REGISTRY_AGENCY,
     ) -> Path:
         """The file of one page. Two queries that name the same page share it."""
-        # The page depends on the instant of `since` and on the cursor's position only.
-        since_ms = "-" if since is None else str(self.registry.timeline.to_ms(since))
+        # A registry page depends on the instant of `since` (the registry's records have
+        # whole milliseconds) and on the cursor's position only; the other agencies' pages
+        # are keyed by the exact `since`.
+        if since is None:
+            since_key = "-"
+        elif agency == REGISTRY_AGENCY:
+            since_key = str(self.registry.timeline.to_ms(since))
+        else:
+            since_key = since.isoformat()
         pos = "-" if after is None else f"{after.segment}.{after.index}.{after.slot}"
         kec = kecamatan or "all"
-        digest = hashlib.sha256(f"{since_ms}|{pos}".encode()).hexdigest()[:24]
-        return self.directory / f"epoch-{epoch}" / collection / kec / f"{limit}-{digest}.json"
+        digest = hashlib.sha256(f"{since_key}|{pos}".encode()).hexdigest()[:24]
+        folder = collection if agency == REGISTRY_AGENCY else f"{agency}.{collection}"
+        return self.directory / f"epoch-{epoch}" / folder / kec / f"{limit}-{digest}.json"
 
     def read(self, path: Path) -> bytes | None:
         """The stored body, or None if this page was never rendered."""
@@ -134,6 +166,7 @@ class PageCache:
         after: Position | None,
         kecamatan: str | None,
         limit: int,
+        agency: str = REGISTRY_AGENCY,
     ) -> bytes:
         """The page's body from disk; rendered live and stored the first time it is asked."""
         path = self.path(
@@ -143,6 +176,7 @@ class PageCache:
             after=after,
             kecamatan=kecamatan,
             limit=limit,
+            agency=agency,
         )
         stored = self.read(path)
         if stored is not None:
@@ -196,6 +230,5 @@ def prerender_config(config: SandboxConfig, limit: int) -> int:
     """Pre-render the pages a sandbox built from `config` serves into its page cache."""
     if config.page_cache_dir is None:
         raise ValueError("the config names no page_cache_dir")
-    from sandbox.coordination_data import served_registry
-
-    return prerender(PageCache(config.page_cache_dir, served_registry(config)), limit)
+    cache = PageCache(config.page_cache_dir, served_registry(config), config.coordination)
+    return prerender(cache, limit)

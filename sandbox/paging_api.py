@@ -22,7 +22,7 @@ from sandbox.coordination_data import Pager
 from sandbox.cursor import encode_cursor
 from sandbox.errors import JSON, error_response
 from sandbox.faults import DroppedResponse, Fault, truncated_response
-from sandbox.page_cache import CACHED_COLLECTIONS, REGISTRY_AGENCY, page_body
+from sandbox.page_cache import page_body
 from sandbox.read_query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -134,7 +134,7 @@ async def serve_page(
         return page_body(records, None if nxt is None else encode_cursor(collection, nxt))
 
     cache = state.page_cache
-    if cache is not None and agency == REGISTRY_AGENCY and collection in CACHED_COLLECTIONS:
+    if cache is not None and cache.serves(agency, collection):
         body = cache.body(
             collection,
             render,
@@ -142,6 +142,7 @@ async def serve_page(
             after=after,
             kecamatan=query.kecamatan,
             limit=query.limit,
+            agency=agency,
         )
     else:
         body = render()

@@ -27,7 +27,7 @@ class SandboxState:
         self.page_cache = (
             None
             if config.page_cache_dir is None
-            else PageCache(config.page_cache_dir, self.registry)
+            else PageCache(config.page_cache_dir, self.registry, config.coordination)
         )
         self.coordination = CoordinationData(self.registry, config.coordination)
         self.faults = FaultInjector(config.faults)

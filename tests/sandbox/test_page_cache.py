@@ -1,4 +1,4 @@
-"""Pre-rendered registry pages are the live pages, byte for byte, cursors and bad records too."""
+"""Cached agency pages are the live pages, byte for byte, cursors and bad records too."""
 
 from __future__ import annotations
 
@@ -14,8 +14,15 @@ from pydantic import BaseModel
 
 from models.contracts.registry import Household, Recipient
 from sandbox.app import create_app
-from sandbox.config import FaultConfig, RegistryDataConfig, SandboxConfig
-from sandbox.page_cache import CACHED_COLLECTIONS, PageCache, prerender, prerender_config
+from sandbox.config import FaultConfig, RegistryDataConfig, SandboxConfig, default_token
+from sandbox.page_cache import (
+    CACHED,
+    CACHED_COLLECTIONS,
+    REGISTRY_AGENCY,
+    PageCache,
+    prerender,
+    prerender_config,
+)
 from sandbox.transport import SyncASGITransport
 from tests.sandbox.conftest import ADMIN_AUTH, REGISTRY_AUTH, state_of
 
@@ -46,12 +53,19 @@ def client_of() -> Iterator[Client]:
         c.close()
 
 
-def chain(client: httpx.Client, collection: str, limit: int = LIMIT, **params: Any) -> list[bytes]:
+def chain(
+    client: httpx.Client,
+    collection: str,
+    limit: int = LIMIT,
+    agency: str = REGISTRY_AGENCY,
+    **params: Any,
+) -> list[bytes]:
     """The raw bodies of every page of one query, following next_cursor."""
     query: dict[str, Any] = {"limit": limit, **params}
     bodies: list[bytes] = []
+    auth = {"Authorization": f"Bearer {default_token(agency)}"}
     while True:
-        response = client.get(f"/registry/v1/{collection}", params=query)
+        response = client.get(f"/{agency}/v1/{collection}", params=query, headers=auth)
         assert response.status_code == 200, response.text
         bodies.append(response.content)
         cursor = json.loads(response.content)["next_cursor"]
@@ -94,6 +108,32 @@ def test_every_cached_page_is_byte_identical_to_the_live_page(
     assert len(files) >= pages
     # Hostile records are served as they are, not cleaned up on the way through the cache.
     assert bad > 100
+
+
+def test_the_other_agencies_cached_pages_are_their_live_pages(
+    client_of: Client, tmp_path: Path
+) -> None:
+    live_app, live = client_of(CONFIG)
+    cached_app, cached = client_of(CONFIG.model_copy(update={"page_cache_dir": tmp_path}))
+    cache = state_of(cached_app).page_cache
+    assert cache is not None
+    others = sorted((a, c) for a, c in CACHED if a != REGISTRY_AGENCY)
+    assert {a for a, _ in others} == {"pkh", "desa", "pertanian", "statistik", "puskesmas"}
+    codes = kecamatan_codes(live_app)[:8]
+    for agency, collection in others:
+        for kec in codes:
+            want = chain(live, collection, 50, agency, kecamatan=kec)
+            assert chain(cached, collection, 50, agency, kecamatan=kec) == want
+        want = chain(live, collection, 50, agency)
+        assert chain(cached, collection, 50, agency) == want
+        assert sum(len(json.loads(b)["data"]) for b in want) > 0, (agency, collection)
+        # Stored on first read: the folder of this collection holds the pages.
+        assert (cache.directory / "epoch-0" / f"{agency}.{collection}").is_dir()
+        since = "2026-11-20T00:00:00+07:00"
+        want = chain(live, collection, 200, agency, updated_since=since)
+        assert chain(cached, collection, 200, agency, updated_since=since) == want
+    # The inbox's decisions depend on what the hub delivered: never cached.
+    assert not cache.serves("kecamatan", "decisions")
 
 
 def test_prerendered_pages_are_the_live_pages_and_are_read_from_disk(

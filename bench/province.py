@@ -1,0 +1,380 @@
+"""The whole province: a fresh registry sync, the incremental sync after one epoch, one daily run.
+
+Runs, once each, in one invocation against one store, as an operator would with the `cettar`
+command on a started Prefect server:
+  full         `cettar sync registry` (households with members, and recipients) on a fresh
+               store, from the sandbox's pre-rendered pages (rendered before the clock starts;
+               the sandbox's own CPU is reported);
+  incremental  the sandbox moves one epoch on (5 % of households updated, 1 % new), then
+               `cettar sync registry` again: it reads only the changed records;
+  daily        `cettar run daily`: every source synced (PKH reports, BLT-DD lists, e-RDKK,
+               KSK requests, decisions, puskesmas figures), health zones, the overlap checks,
+               dispatch of every handoff found, the scorecard.
+Every read-only page comes from the sandbox's page cache, so the agencies cost this machine
+almost nothing, as real agencies on their own servers would: the registry's first pages are
+pre-rendered; the epoch's changed pages by a first, untimed pass of the same sync over a copy
+of the store; the other agencies' pages (PKH reports, BLT-DD, e-RDKK, KSK, puskesmas) by an
+untimed pass of `cettar sync sources` and `cettar sync reports` into an empty store. What the
+sandbox still does live in the daily step is the office inbox: receiving every handoff and
+publishing the offices' decisions (its `sandbox_cpu_s` says how much of the machine that took).
+
+Per step: wall and CPU seconds (the command's whole process tree, workers included), records
+fetched and per second, peak RSS of the process tree (psutil, sampled every 50 ms), the store's
+size on disk after it; for the daily run, each step's own time from the Prefect API. The last
+line is one JSON object.
+
+    .venv/bin/python bench/province.py --households 6500000
+    .venv/bin/python bench/province.py --households 200000 --steps full,incremental
+    .venv/bin/python bench/province.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.sync_throughput import TreeSampler, cpu_of, free_port, wait_http  # noqa: E402
+
+STEPS = ("full", "incremental", "daily")
+ADMIN_TOKEN = "sandbox-admin-token"  # the sandbox's public default
+
+
+def cettar(
+    args: list[str], env: dict[str, str], watched: dict[str, psutil.Process]
+) -> dict[str, Any]:
+    """Run one `cettar … --json` command; its JSON summary plus wall, CPU and peak RSS."""
+    before = {name: cpu_of(p) for name, p in watched.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deployments.cli", *args, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    sampler = TreeSampler(proc.pid)
+    sampler.start()
+    out, err = proc.communicate()
+    sampler.stop()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if not lines:
+        sys.stderr.write(err[-6000:])
+        raise RuntimeError(f"cettar {' '.join(args)} printed no summary (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(lines[-1])
+    result.update(
+        exit_code=proc.returncode,
+        seconds=seconds,
+        cpu_s=(after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
+        peak_rss_mb=sampler.peak / 2**20,
+        processes=sampler.most_processes,
+    )
+    for name, p in watched.items():
+        result[f"{name}_cpu_s"] = cpu_of(p) - before[name]
+    return result
+
+
+def fetched(summary: dict[str, Any]) -> int:
+    """Records read from the agencies, summed over a sync summary's sources."""
+    totals = summary.get("totals") or {}
+    return sum(int(t.get("fetched", 0)) for t in totals.values() if isinstance(t, dict))
+
+
+def store_size_mb(url: str) -> float:
+    """The store's size on disk: the SQLite file and its WAL, or the PostgreSQL database."""
+    from sqlalchemy import create_engine, func, make_url, select
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        files = [path, path.with_name(path.name + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists()) / 2**20
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        size = conn.execute(select(func.pg_database_size(parsed.database))).scalar_one()
+    engine.dispose()
+    return float(size) / 2**20
+
+
+def copy_store(url: str, work: Path) -> str:
+    """A copy of the store (for the untimed pass that renders the epoch's pages)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        source = create_engine(url)
+        target = work / "warm.db"
+        with source.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        source.dispose()
+        shutil.copyfile(parsed.database or "", target)
+        return f"sqlite:///{target}"
+    name = f"{parsed.database}_warm"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+    admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def empty_store(url: str, work: Path, env: dict[str, str]) -> str:
+    """A new, migrated, empty store beside the bench's (for an untimed warm-up pass)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = f"sqlite:///{work / 'warm-sources.db'}"
+    else:
+        name = f"{parsed.database}_sources"
+        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        target = parsed.set(database=name).render_as_string(hide_password=False)
+    upgrade_store({**env, "CETTAR_DATABASE_URL": target})
+    return target
+
+
+def upgrade_store(env: dict[str, str]) -> None:
+    """`cettar db upgrade` on the environment's store."""
+    subprocess.run(
+        [sys.executable, "-m", "deployments.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _step_name(run_name: str) -> str:
+    """A task run's name without the suffix Prefect adds to it (`health-zones-90a`)."""
+    return re.sub(r"-[0-9a-f]{3}$", "", run_name)
+
+
+def daily_step_times(prefect_api: str, flow_run_url: str) -> dict[str, float]:
+    """Each step of a daily run and its seconds, from the run's task runs in the Prefect API."""
+    import httpx
+
+    run_id = flow_run_url.rstrip("/").rsplit("/", 1)[-1]
+    body = {"flow_runs": {"id": {"any_": [run_id]}}, "sort": "EXPECTED_START_TIME_ASC"}
+    rows = httpx.post(f"{prefect_api}/task_runs/filter", json=body, timeout=30).json()
+    times: dict[str, float] = {}
+    for row in rows:
+        if row.get("total_run_time") is None:
+            continue
+        name = _step_name(row["name"])
+        times[name] = round(times.get(name, 0.0) + float(row["total_run_time"]), 2)
+    # Subflow steps are task runs of the parent whose time is the subflow's: read those too.
+    flows = httpx.post(
+        f"{prefect_api}/flow_runs/filter",
+        json={"flow_runs": {"parent_task_run_id": {"is_null_": False}}},
+        timeout=30,
+    ).json()
+    parents = {row["id"]: row for row in rows}
+    for child in flows:
+        parent = parents.get(child.get("parent_task_run_id"))
+        if parent is None:
+            continue
+        step = _step_name(parent["name"])
+        times[step] = round(float(child.get("total_run_time") or 0.0), 2)
+    return times
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[Any]:
+    """A background service, its output in a log file (read when something goes wrong)."""
+    handle = log.open("w")
+    return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def report(step: str, r: dict[str, Any]) -> str:
+    records = r.get("records", 0)
+    rate = records / r["seconds"] if r["seconds"] else 0.0
+    return (
+        f"{step:>11}: {r.get('state', '?')} in {r['seconds']:.1f} s wall,"
+        f" {r['cpu_s']:.1f} s CPU; {records:,} records ({rate:,.0f}/s); peak RSS"
+        f" {r['peak_rss_mb']:.0f} MB over {r['processes']} process(es); sandbox CPU"
+        f" {r['sandbox_cpu_s']:.1f} s; store {r['store_mb']:,.0f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--households", type=int, default=6_500_000)
+    parser.add_argument("--page-limit", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=35)
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--database-url", help="a PostgreSQL database URL (default: SQLite)")
+    parser.add_argument(
+        "--page-cache",
+        default=str(Path(tempfile.gettempdir()) / "cettar-bench-pages"),
+        help="where the sandbox keeps its rendered pages (kept between runs)",
+    )
+    parser.add_argument("--work", help="the store's and Prefect's directory (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the store and Prefect home")
+    parser.add_argument(
+        "--hub-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the hub's commands, e.g. CETTAR_SYNC_WORKERS=2 (repeatable)",
+    )
+    args = parser.parse_args()
+    steps = [s for s in STEPS if s in args.steps.split(",")]
+
+    import httpx
+
+    from deployments.prefect_server import server_command
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="cettar-province-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sandbox_port, prefect_port = free_port(), free_port()
+    base_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
+    url = args.database_url or f"sqlite:///{work / 'store.db'}"
+    procs: list[subprocess.Popen[Any]] = []
+    results: dict[str, dict[str, Any]] = {}
+    figures: dict[str, Any] = {
+        "households": args.households,
+        "store": "postgresql" if args.database_url else "sqlite",
+        "page_limit": args.page_limit,
+        "hub_env": args.hub_env,
+    }
+    try:
+        started = time.perf_counter()
+        sandbox_cmd = [
+            sys.executable, "-m", "deployments.cli", "sandbox", "--port", str(sandbox_port),
+            "--households", str(args.households), "--seed", str(args.seed),
+            "--page-cache", args.page_cache, "--prerender", str(args.page_limit),
+        ]  # fmt: skip
+        sandbox = start(sandbox_cmd, base_env, work / "sandbox.log")
+        procs.append(sandbox)
+        prefect_env = {
+            **base_env,
+            "PREFECT_HOME": str(work / "prefect"),
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        }
+        prefect = start(server_command(prefect_port), prefect_env, work / "prefect.log")
+        procs.append(prefect)
+        wait_http(f"http://127.0.0.1:{sandbox_port}/openapi.json", sandbox, timeout=6 * 3600)
+        figures["prerender_s"] = round(time.perf_counter() - started, 1)
+        print(f"sandbox pages ready in {figures['prerender_s']:.1f} s ({args.page_cache})")
+        prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+        wait_http(f"{prefect_api}/health", prefect, timeout=120)
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        env = {
+            **base_env,
+            **{
+                f"CETTAR_{agency.upper()}_URL": f"{sandbox_url}/{agency}"
+                for agency in ("registry", "pkh", "desa", "pertanian", "statistik", "kecamatan",
+                               "puskesmas")
+            },
+            "CETTAR_DATA_DIR": str(work),
+            "CETTAR_DATABASE_URL": url,
+            "CETTAR_PAGE_LIMIT": str(args.page_limit),
+            "PREFECT_API_URL": prefect_api,
+        }  # fmt: skip
+        env.update(item.split("=", 1) for item in args.hub_env)
+        watched = {
+            "sandbox": psutil.Process(sandbox.pid),
+            "prefect_server": psutil.Process(prefect.pid),
+        }
+        upgrade_store(env)
+        for step in steps:
+            if step == "incremental":
+                answer = httpx.post(
+                    f"{sandbox_url}/_admin/epoch",
+                    json={"epoch": 1},
+                    headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                    timeout=600,
+                )
+                answer.raise_for_status()
+                # Untimed: the same sync over a copy of the store renders the epoch's pages
+                # into the cache, so the timed sync below reads stored bytes, as the full did.
+                warm_env = {**env, "CETTAR_DATABASE_URL": copy_store(url, work)}
+                t0 = time.perf_counter()
+                cettar(["sync", "registry"], warm_env, watched)
+                figures["incremental_render_s"] = round(time.perf_counter() - t0, 1)
+                if args.database_url is None:
+                    Path(warm_env["CETTAR_DATABASE_URL"].removeprefix("sqlite:///")).unlink()
+            if step == "daily":
+                # Untimed: the other agencies' pages, rendered once into the cache.
+                warm_env = {**env, "CETTAR_DATABASE_URL": empty_store(url, work, env)}
+                t0 = time.perf_counter()
+                cettar(["sync", "sources"], warm_env, watched)
+                cettar(["sync", "reports"], warm_env, watched)
+                figures["sources_render_s"] = round(time.perf_counter() - t0, 1)
+            command = ["run", "daily"] if step == "daily" else ["sync", "registry"]
+            r = cettar(command, env, watched)
+            summary = r.get("summary") or {}
+            if step == "daily":
+                r["records"] = sum(fetched(v) for v in summary.values() if isinstance(v, dict))
+                r["steps"] = daily_step_times(prefect_api, r["flow_run_url"])
+                dispatch = (summary.get("dispatch-handoffs") or {}).get("run") or {}
+                r["deliveries"] = int(dispatch.get("delivery_sent", 0))
+                r["sources"] = {
+                    source: t.get("fetched", 0)
+                    for v in summary.values()
+                    if isinstance(v, dict)
+                    for source, t in (v.get("totals") or {}).items()
+                    if isinstance(t, dict) and "fetched" in t
+                }
+            else:
+                r["records"] = fetched(summary)
+            r["store_mb"] = store_size_mb(url)
+            results[step] = r
+            print(report(step, r), flush=True)
+            if step == "daily":
+                for name, seconds in r["steps"].items():
+                    print(f"             {name}: {seconds:.1f} s")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not args.keep and not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+    for step, r in results.items():
+        figures[step] = {
+            "state": r.get("state"),
+            "seconds": round(r["seconds"], 1),
+            "cpu_s": round(r["cpu_s"], 1),
+            "records": r["records"],
+            "records_per_s": round(r["records"] / r["seconds"], 1) if r["seconds"] else None,
+            "peak_rss_mb": round(r["peak_rss_mb"], 1),
+            "processes": r["processes"],
+            "sandbox_cpu_s": round(r["sandbox_cpu_s"], 1),
+            "prefect_server_cpu_s": round(r["prefect_server_cpu_s"], 1),
+            "store_mb": round(r["store_mb"], 1),
+            **{k: r[k] for k in ("steps", "deliveries", "sources") if k in r},
+        }
+    figures["load_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(figures))
+    if any(r.get("exit_code") for r in results.values()):
+        raise SystemExit("a step did not complete: see its state above")
+
+
+if __name__ == "__main__":
+    main()
