@@ -23,6 +23,8 @@ from flows.guards import store_guard
 from flows.signals import DEAD_AGENCY_ERRORS, emit_partition_failures, emit_quarantine_spikes
 from integrations.agencies.breaker import AGENCY_BREAKER
 from integrations.settings import AGENCIES, Settings, get_settings
+from integrations.store.engine import get_engine
+from integrations.store.statistics import refresh_statistics, written_tables
 from integrations.sync.engine import ALL
 from models.scope import RegionScope
 from models.sources import CATALOGUE, sources_of
@@ -372,6 +374,11 @@ def sync_and_publish(
             },
         )
         summary = summarise(results, failed)
+        written = [name for name, t in summary["totals"].items() if t.get("upserted", 0)]
+        if written:
+            # In the flow, not a task of its own: a no-op on SQLite, a second or two on
+            # PostgreSQL after a large load, and the checks that follow plan on it.
+            refresh_statistics(get_engine(), written_tables(written))
         run_id = flow_run.get_id()
         emit_partition_failures(
             failed, dead={agency for agency, _partition in dead}, flow_run_id=run_id, rerun=rerun
