@@ -97,6 +97,14 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
         ("store", "quarantine"),
     ),
     Deployment(
+        "flows/intake_folder.py:intake_folder_flow",
+        "intake-folder",
+        "Every 15 minutes: take the spreadsheets desa dropped in their folders "
+        "(CETTAR_INTAKE_DIR) into the store; counts and rejected rows beside each file.",
+        "*/15 * * * *",
+        ("intake", "desa"),
+    ),
+    Deployment(
         "flows/sync_registry.py:sync_registry",
         "registry-adhoc",
         "Operator-triggered sync: one kabupaten, some kecamatan, or a full re-sync.",

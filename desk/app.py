@@ -3,14 +3,22 @@
 Every page is rendered on the server (Jinja2, autoescaped) and works without JavaScript;
 every form carries the session's CSRF token; a handoff outside the account's area is a 404
 whatever its id. Clear NIK/No. KK appear only in the response to an officer's reveal, which
-is audited and never cached.
+is audited and never cached. A desa's officers upload its spreadsheets ("Unggah berkas"):
+taken into the store as the `intake-folder` flow takes a dropped file, audited, the
+rejected rows offered back as XLSX to that office only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, date, datetime
-from pathlib import Path
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -20,7 +28,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message
 
 from desk.config import DeskConfig
 from desk.labels import (
@@ -53,6 +64,7 @@ from desk.store import (
     visible_handoff,
 )
 from desk.xlsx import list_workbook
+from integrations.settings import get_settings
 from integrations.store.desk_accounts import (
     account_of,
     add_account,
@@ -65,6 +77,13 @@ from integrations.store.desk_accounts import (
     verify_password,
 )
 from integrations.store.engine import write_lock
+from integrations.store.intake import (
+    IntakeResult,
+    content_hash,
+    ingest_file,
+    record_refused_file,
+    source_of,
+)
 from models.desk import (
     Account,
     DeskAction,
@@ -74,7 +93,9 @@ from models.desk import (
     can_manage_accounts,
     can_reveal,
 )
-from models.handoffs import FINAL_STATES, HandoffKind
+from models.handoffs import FINAL_STATES, HandoffKind, safe_text
+from models.intake import TEMPLATES as INTAKE_TEMPLATES
+from models.intake import IntakeFileError, template_workbook
 from models.wilayah import get_region_registry
 from models.workdays import JAKARTA, WorkCalendar, default_calendar, local_date
 
@@ -140,6 +161,109 @@ def _wib(moment: datetime | None) -> str:
         return ""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return aware.astimezone(ZoneInfo(JAKARTA)).strftime("%Y-%m-%d %H:%M")
+
+
+# --- spreadsheet upload ----------------------------------------------------------------------
+
+_LOG = logging.getLogger("cettar.desk")
+_FORM_OVERHEAD = 64 * 1024
+"""Bytes a multipart form adds to its file (boundaries, headers, the CSRF field), at most."""
+_REJECTED_KEEP = timedelta(hours=24)
+_REJECTED_MOST = 200
+"""Rejected-rows workbooks the desk keeps for download: for a day, the latest 200 uploads."""
+_ROWS_SHOWN = 50
+"""Rejected rows listed on the result page; the workbook has them all."""
+_ID_CELL_CODES = frozenset({"numeric_cell", "scientific_notation"})
+
+
+def can_upload(account: Account) -> bool:
+    """Whether an account may upload its desa's spreadsheets: an active desa officer or admin."""
+    return (
+        account.active
+        and account.office.level is OfficeLevel.DESA
+        and account.role in (Role.OFFICER, Role.ADMIN)
+    )
+
+
+def _size_text(size: int) -> str:
+    """ "10 MB" or "512 KB" for a limit in bytes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{size // 1024} KB"
+
+
+class _BodyTooLarge(Exception):
+    """A request body went past its cap while it was read."""
+
+
+def _capped(
+    receive: Callable[[], Awaitable[Message]], cap: int
+) -> Callable[[], Awaitable[Message]]:
+    """`receive` that stops a body longer than `cap` bytes (also one sent without a length)."""
+    seen = 0
+
+    async def capped() -> Message:
+        """The next message; _BodyTooLarge once the body passes the cap."""
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                raise _BodyTooLarge
+        return message
+
+    return capped
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    """One upload's rejected rows: whose, of which source, when, the workbook."""
+
+    office: str
+    source: str
+    at: datetime
+    xlsx: bytes
+
+
+class _RejectedFiles:
+    """Recent uploads' rejected-rows workbooks (masked), by an unguessable id, per office."""
+
+    def __init__(self, keep: timedelta, most: int) -> None:
+        self.keep, self.most = keep, most
+        self._files: OrderedDict[str, _Rejected] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, office: str, source: str, xlsx: bytes, now: datetime) -> str:
+        """Keep a workbook for `office`; its download id."""
+        file_id = secrets.token_urlsafe(18)
+        with self._lock:
+            self._files[file_id] = _Rejected(office, source, now, xlsx)
+            while len(self._files) > self.most:
+                self._files.popitem(last=False)
+        return file_id
+
+    def get(self, file_id: str, office: str, now: datetime) -> _Rejected | None:
+        """The workbook of `file_id` when it is `office`'s and not expired, else None."""
+        with self._lock:
+            found = self._files.get(file_id)
+        if found is None or found.office != office or now - found.at > self.keep:
+            return None
+        return found
+
+
+@contextmanager
+def _agency_guard(source: str, what: str) -> Iterator[None]:
+    """The store guard `intake-folder` writes `source` under, on the hub's Prefect API."""
+    from deployments.prefect_server import configured_prefect_url, ensure_server, prefect_api
+    from flows.intake_folder import intake_guard
+
+    settings = get_settings()
+    # The configured API, else the local server, which must be up: a desk never starts one
+    # (a guard on a server no writer uses would guard nothing). RuntimeError when it is down.
+    local = f"http://127.0.0.1:{settings.prefect_port}/api"
+    server = ensure_server(settings, configured_url=configured_prefect_url() or local)
+    with prefect_api(server.api_url, automations=False), intake_guard(source, what=what):
+        yield
 
 
 def create_app(
@@ -279,6 +403,7 @@ def create_app(
             "summary": account.office.level in (OfficeLevel.KABUPATEN, OfficeLevel.PROVINCE),
             "scorecard": account.office.level is OfficeLevel.PROVINCE,
             "accounts": can_manage_accounts(account),
+            "intake": can_upload(account),
             "must_change": bool(row.must_change_password),
         }
 
@@ -715,6 +840,201 @@ def create_app(
             card=card,
             worst=worst,
             shown=_SCORECARD_KECAMATAN,
+        )
+
+    # --- spreadsheet upload (a desa's officers) ----------------------------------------------
+
+    rejected_files = _RejectedFiles(_REJECTED_KEEP, _REJECTED_MOST)
+
+    def uploader(request: Request) -> Any:
+        """The signed-in account when it may upload: 404 outside a desa, 403 for a viewer."""
+        row = signed_in(request)
+        account = account_of(row)
+        if account.office.level is not OfficeLevel.DESA:
+            raise _Page(404, "Tidak ditemukan", "Unggah berkas hanya untuk akun desa.")
+        if not can_upload(account):
+            raise _Page(403, "Tidak diizinkan", "Hanya petugas desa yang dapat mengunggah berkas.")
+        return row
+
+    def intake_page(
+        request: Request,
+        status: int = 200,
+        *,
+        error: str = "",
+        result: dict[str, Any] | None = None,
+    ) -> HTMLResponse:
+        """The upload page: the form, the templates, an error or an upload's result."""
+        limit = get_settings().intake_max_bytes
+        return render(
+            request,
+            "intake.html",
+            status,
+            viewer=request.state.viewer,
+            templates=[(t.source, t.title) for t in INTAKE_TEMPLATES.values()],
+            limit=_size_text(limit),
+            error=error,
+            result=result,
+        )
+
+    def refuse(request: Request, row: Any, why: str, file_hash: str, error: str) -> HTMLResponse:
+        """Audit a file refused as a whole and say why on the page."""
+        status = 413 if why == "too_large" else 400
+        with write_lock(engine), engine.begin() as conn:
+            record_refused_file(
+                conn,
+                actor=f"desk:{row.email}",
+                office=account_of(row).office.key,
+                why=why,
+                file_hash=file_hash,
+                now=now_of(),
+            )
+        return intake_page(request, status, error=error)
+
+    def too_large(request: Request, row: Any) -> HTMLResponse:
+        """Refuse (and audit) a file over CETTAR_INTAKE_MAX_BYTES, naming the limit."""
+        limit = _size_text(get_settings().intake_max_bytes)
+        return refuse(
+            request,
+            row,
+            "too_large",
+            "",
+            f"Berkas terlalu besar: paling besar {limit}. Pecah daftarnya menjadi beberapa "
+            "berkas, atau hapus lembar dan kolom yang tidak dipakai, lalu unggah lagi.",
+        )
+
+    def result_of(result: IntakeResult, shown: str, office: str, now: datetime) -> dict[str, Any]:
+        """What the result page shows of an upload; its rejected workbook kept for download."""
+        counts = result.counts
+        download = ""
+        if result.rejected_xlsx is not None:
+            file_id = rejected_files.put(office, counts.source, result.rejected_xlsx, now)
+            download = f"/intake/rejected/{file_id}"
+        rows = result.rejected_rows
+        return {
+            "file": shown,
+            "title": INTAKE_TEMPLATES[counts.source].title,
+            "rows": counts.rows,
+            "written": counts.written,
+            "unchanged": counts.unchanged,
+            "rejected": counts.rejected,
+            "download": download,
+            "lines": [
+                (
+                    rej.row,
+                    "; ".join(
+                        f"{r.loc or 'baris'}: {safe_text(r.message, 300)}" for r in rej.reasons
+                    ),
+                )
+                for rej in rows[:_ROWS_SHOWN]
+            ],
+            "more": max(0, len(rows) - _ROWS_SHOWN),
+            "id_cells": any(r.code in _ID_CELL_CODES for rej in rows for r in rej.reasons),
+        }
+
+    def take_upload(request: Request, row: Any, name: str, content: bytes) -> HTMLResponse:
+        """Take a desa's file as the `intake-folder` flow does: its agency's guard, audited."""
+        account = account_of(row)
+        office = account.office.key
+        shown = safe_text(name, 80)
+        now = now_of()
+        try:
+            source = source_of(name, content)
+            with _agency_guard(source, what=f"desk upload {office}"):
+                result = ingest_file(
+                    engine,
+                    source,
+                    account.office.code,
+                    name,
+                    content,
+                    key=get_settings().pii_key.get_secret_value().encode(),
+                    now=now,
+                    actor=f"desk:{row.email}",
+                    office=office,
+                )
+        except IntakeFileError as exc:
+            return refuse(
+                request,
+                row,
+                "unreadable",
+                content_hash(content),
+                f"Berkas {shown} tidak dapat dibaca: {safe_text(str(exc), 600)}.",
+            )
+        except RuntimeError as exc:
+            # The Prefect API that holds the store's guards is down, or a sync held the
+            # guard past CETTAR_GUARD_WAIT_S: nothing was written.
+            _LOG.warning("desk upload of %s not taken: %s", office, safe_text(str(exc), 300))
+            return intake_page(
+                request,
+                503,
+                error="Berkas belum diterima: penyimpanan sedang dipakai proses lain atau "
+                "tidak dapat dihubungi. Coba unggah lagi beberapa saat lagi.",
+            )
+        return intake_page(request, result=result_of(result, shown, office, now))
+
+    @app.get("/intake", response_class=HTMLResponse)
+    def intake_form(request: Request) -> HTMLResponse:
+        """The upload form of a desa's officer."""
+        uploader(request)
+        return intake_page(request)
+
+    @app.post("/intake", response_class=HTMLResponse)
+    async def intake_upload(request: Request) -> Response:
+        """Take an uploaded spreadsheet for the account's desa; the body read up to the limit."""
+        row = await run_in_threadpool(uploader, request)
+        limit = get_settings().intake_max_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
+            return await run_in_threadpool(too_large, request, row)
+        # The body is read through a cap: a sender without a length stops there too.
+        capped = Request(request.scope, _capped(request.receive, limit + _FORM_OVERHEAD))
+        try:
+            form = await capped.form(max_files=1, max_fields=4)
+        except _BodyTooLarge:
+            return await run_in_threadpool(too_large, request, row)
+        try:
+            token = form.get("csrf_token")
+            check_csrf(request, token if isinstance(token, str) else "")
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                return intake_page(request, 400, error="Pilih berkas XLSX atau CSV.")
+            content = await upload.read(limit + 1)
+            name = PurePosixPath(upload.filename.replace("\\", "/")).name[:200]
+        finally:
+            await form.close()
+        if len(content) > limit:
+            return await run_in_threadpool(too_large, request, row)
+        return await run_in_threadpool(take_upload, request, row, name, content)
+
+    @app.get("/intake/template/{source}")
+    def intake_template(request: Request, source: str) -> Response:
+        """The empty XLSX template of a source."""
+        uploader(request)
+        if source not in INTAKE_TEMPLATES:
+            raise _Page(404, "Tidak ditemukan", "Template ini tidak ada.")
+        return Response(
+            template_workbook(source),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="template-{source}.xlsx"'},
+        )
+
+    @app.get("/intake/rejected/{file_id}")
+    def intake_rejected(request: Request, file_id: str) -> Response:
+        """An upload's rejected rows as XLSX, for its own office only (404 for any other)."""
+        row = uploader(request)
+        found = rejected_files.get(file_id[:40], account_of(row).office.key, now_of())
+        if found is None:
+            raise _Page(
+                404,
+                "Tidak ditemukan",
+                "Daftar baris yang ditolak ini tidak ada, sudah lewat sehari, atau bukan untuk "
+                "desa Anda. Unggah ulang berkasnya: tidak ada yang berubah, dan baris yang "
+                "ditolak dikembalikan lagi.",
+            )
+        name = f"ditolak-{found.source}-{local_date(found.at).isoformat()}.xlsx"
+        return Response(
+            found.xlsx,
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     return app

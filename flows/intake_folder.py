@@ -11,8 +11,9 @@ matched to its template by its headers, its rows are checked for that desa and w
 
 A file is known by its content hash (kept in `<root>/.cettar/<desa>.json`): a file already
 taken, under any name, is skipped; taking it again would change nothing either. The writes
-of each source hold the store guard of its agency. File names are masked in logs and results
-(a name may hold an id); tasks pass file names and counts, never rows.
+of each source hold the store guard of its agency (`intake_guard`, which the desk's upload
+holds too). File names are masked in logs and results (a name may hold an id); tasks pass
+file names and counts, never rows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,11 @@ from prefect.runtime import flow_run
 from flows.guards import parts_of_sources, store_guard
 from integrations.settings import get_settings
 from integrations.store.engine import get_engine
-from integrations.store.intake import content_hash, ingest_file
+from integrations.store.intake import content_hash, ingest_file, source_of
 from models.identity import mask_ids_in_text
-from models.intake import IntakeFileError, detect_source, file_desa
+from models.intake import IntakeFileError, file_desa
 
-__all__ = ["LEDGER_DIR", "intake_folder_flow", "intake_root", "pending_files"]
+__all__ = ["LEDGER_DIR", "intake_folder_flow", "intake_guard", "intake_root", "pending_files"]
 
 LEDGER_DIR = ".cettar"
 _OUTPUTS = (".ditolak.xlsx", ".hasil.txt", ".galat.txt")
@@ -45,6 +47,11 @@ def intake_root() -> Path:
     """The watched root: `CETTAR_INTAKE_DIR`, or `<data dir>/intake`."""
     settings = get_settings()
     return settings.intake_dir or settings.data_dir / "intake"
+
+
+def intake_guard(source: str, *, what: str) -> AbstractContextManager[None]:
+    """The store guard a file of `source` is written under (its agency's), wherever it came from."""
+    return store_guard(parts_of_sources([source]), what=what)
 
 
 def _ledger_path(root: Path, desa: str) -> Path:
@@ -121,7 +128,7 @@ def scan_task(root: str) -> list[dict[str, str]]:
     for job in jobs:
         path = base / job["file"]
         try:
-            job["source"] = detect_source(path.name, path.read_bytes())
+            job["source"] = source_of(path.name, path.read_bytes())
         except IntakeFileError:
             job["source"] = ""  # told to the sender by the ingest task
     get_run_logger().info("%s new files", len(jobs))
@@ -158,7 +165,7 @@ def ingest_task(root: str, desa: str, file: str, source: str) -> dict[str, Any]:
     settings = get_settings()
     try:
         if not source:
-            source = detect_source(path.name, content)
+            source = source_of(path.name, content)
         result = ingest_file(
             get_engine(),
             source,
@@ -214,7 +221,7 @@ def intake_folder_flow(root: str | None = None) -> dict[str, Any]:
     for job in (j for j in jobs if not j["source"]):
         results.append(ingest_task(base, job["desa"], job["file"], ""))
     for source in sorted({j["source"] for j in jobs if j["source"]}):
-        with store_guard(parts_of_sources([source]), what=what):
+        with intake_guard(source, what=what):
             for job in (j for j in jobs if j["source"] == source):
                 results.append(ingest_task(base, job["desa"], job["file"], source))
     taken = [r for r in results if r["status"] == "taken"]

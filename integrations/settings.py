@@ -208,6 +208,8 @@ class Settings(_AgencyEndpoints):
     # The watched folder: one sub-folder per desa code, which only that desa's operators may
     # write; unset, `<data dir>/intake`.
     intake_dir: Path | None = None
+    # Largest file the desk's "Unggah berkas" page takes (bytes; a desa's list is far less).
+    intake_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
 
 
 @functools.cache

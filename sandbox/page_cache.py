@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
 from models.contracts.puskesmas import SURVEILLANCE
+from models.contracts.registry import HOUSEHOLDS, RECIPIENTS
 from sandbox.config import CoordinationConfig, SandboxConfig
 from sandbox.coordination_data import SOURCES, served_registry
 from sandbox.cursor import decode_cursor, encode_cursor

@@ -30,6 +30,7 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
         "replay-quarantine",
         "revalidate-store",
         "alert-mail",
+        "intake-folder",
     }
     # The working-day deployments skip holidays and cuti bersama (the crons only know
     # Monday-Friday); the others run every day or when started.
@@ -55,6 +56,13 @@ def test_deployments_have_schedules_and_typed_parameters() -> None:
     assert schedule.schedule.timezone == "Asia/Jakarta"
     assert nightly.concurrency_limit == 1
     assert deps["registry-adhoc"].schedules == []
+    # Files dropped in the desa folders are taken within a quarter of an hour, one run at a time.
+    intake = deps["intake-folder"]
+    (quarterly,) = intake.schedules
+    assert quarterly.schedule.cron == "*/15 * * * *"
+    assert quarterly.schedule.timezone == "Asia/Jakarta"
+    assert intake.concurrency_limit == 1
+    assert "skip_days_off" not in intake.parameters
     # The UI renders this schema as a form: kabupaten/kecamatan lists, collections enum, bounds.
     schema = parameter_schema(sync_registry).model_dump()
     assert schema["properties"]["scope"]["$ref"] == "#/definitions/RegionScope"

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from desk.app import create_app
 from desk.config import DeskConfig
+from integrations.settings import get_settings
 from integrations.store.desk_accounts import add_account
 from integrations.store.engine import make_engine, upgrade
 from integrations.store.handoffs import create_handoffs, escalate_overdue
@@ -52,6 +53,17 @@ ACCOUNTS = {
     OTHER_OFFICER: ("kecamatan:35.78.02", "officer"),
     KABUPATEN: ("kabupaten:35.78", "officer"),
     PROVINCE: ("province:35", "admin"),
+}
+
+# A desa's accounts, for its spreadsheet uploads (the `uploads` fixture adds them).
+DESA = "35.07.01.2001"
+DESA_OFFICER = "kades.sukamaju@malang.go.id"
+DESA_VIEWER = "pantau.sukamaju@malang.go.id"
+NEIGHBOUR = "kades.tetangga@malang.go.id"
+DESA_ACCOUNTS = {
+    DESA_OFFICER: (f"desa:{DESA}", "officer"),
+    DESA_VIEWER: (f"desa:{DESA}", "viewer"),
+    NEIGHBOUR: ("desa:35.07.01.2002", "officer"),
 }
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -229,3 +241,24 @@ def browser(desk: Desk) -> Callable[[str], TestClient]:
         return client
 
     return open_as
+
+
+@pytest.fixture
+def uploads(
+    desk: Desk,
+    prefect_api: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Desk]:
+    """The desk with a desa's officer and viewer and a neighbouring desa's officer."""
+    # The hub's settings name the desk's store (the guard's name comes from it) and the
+    # session's Prefect server; the fixture's end puts the environment back.
+    monkeypatch.setenv("CETTAR_DATABASE_URL", desk.url)
+    monkeypatch.setenv("CETTAR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    get_settings.cache_clear()
+    with desk.engine.begin() as conn:
+        for email, (office, role) in DESA_ACCOUNTS.items():
+            add_account(conn, email, office, role, CREATED, password=PASSWORD)
+    yield desk
+    get_settings.cache_clear()

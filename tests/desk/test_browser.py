@@ -1,4 +1,4 @@
-"""The desk in a real browser: a kecamatan officer signs in, sees its list, resolves one.
+"""The desk in a real browser: a kecamatan officer resolves a handoff, a desa uploads its list.
 
 Debian's chromium driven by Playwright, as the Prefect UI tests do, against the desk served
 by uvicorn on a free port over a real SQLite store. Without chromium or the `playwright`
@@ -25,7 +25,7 @@ from sqlalchemy import select
 from integrations.store.audit import AUDIT, verify_audit
 from integrations.store.tables import HANDOFF
 from tests.browser import chromium_or_skip
-from tests.desk.conftest import OFFICER, PASSWORD, Desk
+from tests.desk.conftest import DESA_OFFICER, OFFICER, PASSWORD, Desk
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, ViewportSize
@@ -150,3 +150,34 @@ def test_a_kecamatan_officer_signs_in_sees_its_list_and_resolves_one(
     assert state == "resolved"
     assert (last.handoff_id, last.to_state, last.actor) == (hid, "resolved", f"desk:{OFFICER}")
     assert report.ok and report.last_seq == last.seq
+
+
+def test_a_desa_officer_uploads_its_list_and_downloads_the_rejected_rows(
+    page: Page, uploads: Desk, desk_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.integrations.test_intake import _fill, _list, _planted, _sent_back
+
+    records = _list(20)
+    planted = _planted(records)
+    upload = tmp_path / "blt-2026q4.xlsx"
+    upload.write_bytes(_fill(records))
+
+    page.goto(f"{desk_url}/login")
+    page.get_by_label("E-mail").fill(DESA_OFFICER)
+    page.get_by_label("Kata sandi").fill(PASSWORD)
+    page.get_by_role("button", name="Masuk").click()
+    expect(page).to_have_url(f"{desk_url}/handoffs")
+    page.get_by_role("link", name="Unggah berkas").click()
+    expect(page).to_have_url(f"{desk_url}/intake")
+    page.get_by_label(re.compile("^Berkas XLSX atau CSV")).set_input_files(upload)
+    page.get_by_role("button", name="Unggah").click()
+
+    expect(page.get_by_role("heading", name="Hasil: Daftar KPM BLT Dana Desa")).to_be_visible()
+    expect(page.locator("dt:has-text('Ditolak') + dd")).to_have_text("4")
+    _assert_no_clear_ids(page, "the upload's result")
+    page.screenshot(path=tmp_path / "desk-upload.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("^Unduh baris yang ditolak")).click()
+    assert _sent_back(Path(download.value.path()).read_bytes()) == planted
