@@ -1,4 +1,4 @@
-"""The `daily-coordination` flow: syncs, health zones, checks, dispatch, scorecard, in order."""
+"""The `daily-coordination` flow: syncs, intake, health zones, checks, dispatch, scorecard."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from flows.check_overlaps import check_programme_overlaps
 from flows.collect_reports import collect_facilitator_reports
 from flows.common import day_off_state, failed_message, run_name
 from flows.dispatch_handoffs import INBOX, dispatch_handoffs
+from flows.intake_folder import intake_folder_flow
 from flows.kecamatan_scorecard import kecamatan_scorecard
 from flows.sync_registry import sync_registry
 from flows.sync_sources import DEFAULT_AGENCIES, sync_sources_flow
@@ -40,6 +41,8 @@ class CoordinationIncomplete(RuntimeError):
 
 _SYNC_STEPS = ("sync-registry", "collect-facilitator-reports", "sync-sources")
 HEALTH_STEP = "health-zones"
+INTAKE_STEP = "intake-folder"
+_INTAKE_FIGURES = ("files", "rows", "written", "rejected")
 _ZONES = ("green", "yellow", "orange", "red")
 
 
@@ -91,6 +94,7 @@ def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
         "forkopimcam notices": int(created.get(HandoffKind.HEALTH_RED_ZONE_NOTICE.value, 0)),
         "escalated (still red)": int(health.get("escalated", 0)),
     }
+    intake = results.get(INTAKE_STEP) or {}
     dispatch = results.get("dispatch-handoffs", {}).get("run") or {}
     scorecard = results.get("kecamatan-scorecard", {})
     regions = get_region_registry()
@@ -113,6 +117,7 @@ def daily_figures(results: dict[str, Any]) -> dict[str, Any]:
             "overdue": int(scorecard.get("overdue", 0)),
         },
         "health": health_figures,
+        "intake": {k: int(intake.get(k, 0)) for k in _INTAKE_FIGURES},
         "worst": worst,
     }
 
@@ -143,6 +148,8 @@ def _markdown(
     lines += [f"| {zone} | {n:,} |" for zone, n in health["zones"].items()]
     lines += ["", "| | count |", "|---|---:|"]
     lines += [f"| {name} | {n:,} |" for name, n in health.items() if isinstance(n, int)]
+    lines += ["", "## Spreadsheets from the desa", "", "| | count |", "|---|---:|"]
+    lines += [f"| {name} | {n:,} |" for name, n in figures["intake"].items()]
     lines += ["", "## Handoffs", "", "| | count |", "|---|---:|"]
     lines += [f"| {name} | {n:,} |" for name, n in figures["handoffs"].items()]
     lines += ["", "## The five worst kecamatan (scorecard)", ""]
@@ -169,6 +176,9 @@ def coordinate(
             "sync-sources",
             lambda: sync_sources_flow(scope=scope, agencies=SOURCE_AGENCIES, return_state=True),
         ),
+        # The scope's desa spreadsheets after the API syncs and before the checks (which
+        # see both), with the newer `updated_at` winning between the two as for any source.
+        (INTAKE_STEP, lambda: intake_folder_flow(scope=scope, return_state=True)),
         # After the syncs (the puskesmas' figures and the registry's people are fresh) and
         # before dispatch, so the day's urgent red-zone handoffs go out in this run.
         (HEALTH_STEP, lambda: zone_step(now=now, scope=scope, return_state=True)),

@@ -36,6 +36,7 @@ from integrations.store.engine import get_engine
 from integrations.store.intake import content_hash, ingest_file, source_of
 from models.identity import mask_ids_in_text
 from models.intake import IntakeFileError, file_desa
+from models.scope import WHOLE_PROVINCE, RegionScope
 
 __all__ = ["LEDGER_DIR", "intake_folder_flow", "intake_guard", "intake_root", "pending_files"]
 
@@ -102,10 +103,12 @@ def _desa_folders(root: Path) -> Iterator[tuple[str, Path]]:
         yield desa, folder
 
 
-def pending_files(root: Path) -> list[dict[str, str]]:
-    """New input files under `root`: desa, path relative to root, content hash."""
+def pending_files(root: Path, scope: RegionScope = WHOLE_PROVINCE) -> list[dict[str, str]]:
+    """New input files of the scope's desa under `root`: desa, path relative to root, hash."""
     out: list[dict[str, str]] = []
     for desa, folder in _desa_folders(root):
+        if not scope.covers_kecamatan(desa.rsplit(".", 1)[0]):
+            continue
         done = _ledger(root, desa)
         for path in sorted(folder.iterdir()):
             if not _is_input(path):
@@ -118,13 +121,13 @@ def pending_files(root: Path) -> list[dict[str, str]]:
 
 
 @task(name="scan-intake-folder", cache_policy=NO_CACHE)
-def scan_task(root: str) -> list[dict[str, str]]:
-    """New spreadsheets under the root, each with its desa, hash and source."""
+def scan_task(root: str, scope: RegionScope = WHOLE_PROVINCE) -> list[dict[str, str]]:
+    """New spreadsheets of the scope's desa under the root, each with its hash and source."""
     base = Path(root)
     if not base.is_dir():
         get_run_logger().info("%s: no intake folder, nothing to take", root)
         return []
-    jobs = pending_files(base)
+    jobs = pending_files(base, scope)
     for job in jobs:
         path = base / job["file"]
         try:
@@ -211,10 +214,12 @@ def ingest_task(root: str, desa: str, file: str, source: str) -> dict[str, Any]:
 
 
 @flow(name="intake-folder", log_prints=False)
-def intake_folder_flow(root: str | None = None) -> dict[str, Any]:
-    """Take the new spreadsheets of every desa folder into the store; counts per file."""
+def intake_folder_flow(
+    root: str | None = None, scope: RegionScope = WHOLE_PROVINCE
+) -> dict[str, Any]:
+    """Take the new spreadsheets of the scope's desa folders into the store; counts per file."""
     base = str(root or intake_root())
-    jobs = scan_task(base)
+    jobs = scan_task(base, scope)
     results: list[dict[str, Any]] = []
     what = flow_run.get_name() or "intake-folder"
     # An unreadable file has no source and writes nothing but its note: no guard needed.

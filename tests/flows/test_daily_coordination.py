@@ -37,6 +37,7 @@ from sandbox.inbox import office_profile
 from sandbox.server import serve_in_thread
 from sandbox.truth import coordination_truth, health_truth
 from tasks.checks import SENDER
+from tests.integrations.test_intake import _fill, _list
 
 KABUPATEN = ["35.07", "35.09"]  # Kab. Malang and Kab. Jember: desa and kelurahan both
 CONFIG = SandboxConfig(
@@ -188,8 +189,19 @@ def test_a_run_for_one_kabupaten_leaves_the_others_untouched_and_keeps_one_clock
     sandbox: httpx.Client,
 ) -> None:
     other, mine = RegionScope(kabupaten=["35.09"]), RegionScope(kabupaten=["35.07"])
+    # A spreadsheet waits in a desa folder of each kabupaten (the default watched folder).
+    intake = get_settings().data_dir / "intake"
+    for desa, n in (("35.09.01.2001", 3), ("35.07.01.2001", 2)):
+        (intake / desa).mkdir(parents=True)
+        records = [dict(r, id=f"SHEET-{desa}-{i}", desa_code=desa) for i, r in enumerate(_list(n))]
+        (intake / desa / "blt.xlsx").write_bytes(_fill(records))
     first = daily_coordination(scope=other, as_of=DEMO_START, return_state=True)
     assert first.is_completed(), first.message
+    # The day's run took its own desa's file, before the checks, and left the other's.
+    taken = first.result()["intake-folder"]
+    assert (taken["files"], taken["rows"], taken["written"]) == (1, 3, 3)
+    assert (intake / "35.09.01.2001" / "blt.hasil.txt").exists()
+    assert not (intake / "35.07.01.2001" / "blt.hasil.txt").exists()
     data_dir = get_settings().data_dir
     before = _rows(HANDOFF, HANDOFF.c.kabupaten_code == "35.09")
     deliveries = _rows(DELIVERY, DELIVERY.c.handoff_id.in_(list(before)))
@@ -212,6 +224,7 @@ def test_a_run_for_one_kabupaten_leaves_the_others_untouched_and_keeps_one_clock
         ("check-programme-overlaps", "dispatch-handoffs", "kecamatan-scorecard"), instant
     )
     assert steps["dispatch-handoffs"]["run"]["escalated"] > 0  # 35.07's own overdue ones
+    assert (steps["intake-folder"]["files"], steps["intake-folder"]["written"]) == (1, 2)
 
     after = _rows(HANDOFF, HANDOFF.c.kabupaten_code == "35.09")
     assert {hid: after[hid] for hid in before} == before
