@@ -39,6 +39,7 @@ from models.intake import (
 from models.plain import AsDict
 
 __all__ = [
+    "INTAKE_PARTITION_PREFIX",
     "INTAKE_SUBJECT",
     "IntakeCounts",
     "IntakeResult",
@@ -55,9 +56,13 @@ INTAKE_SUBJECT = f"{STORE_SUBJECT_PREFIX}intake"
 """Audit-chain subject of a spreadsheet a person sent: who, which office, the counts."""
 
 
+INTAKE_PARTITION_PREFIX = "intake:"
+"""Partitions of spreadsheet intake (cursors and quarantine rows), one per desa."""
+
+
 def intake_partition(desa_code: str) -> str:
     """The cursor and quarantine partition of a desa's spreadsheet intake."""
-    return f"intake:{desa_code}"
+    return f"{INTAKE_PARTITION_PREFIX}{desa_code}"
 
 
 def _readable(read: Callable[[], _T]) -> _T:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, bindparam, literal, select, update
 
 from integrations.store.engine import write_lock
+from integrations.store.intake import INTAKE_PARTITION_PREFIX
 from integrations.store.pages import write_rows
 from integrations.store.quarantine import PARTIAL_REASON, reasons_json
 from integrations.store.tables import QUARANTINE
@@ -58,6 +59,11 @@ def _open_batches(
                         # Moved by re-validation without their token-kept fields: nothing
                         # to replay them from (a full re-sync reads them again).
                         ~q.c.reason_codes.contains(PARTIAL_REASON, autoescape=True),
+                        # Rows a desa sent in a spreadsheet went back to it in the rejected
+                        # rows' workbook; they come again in its corrected file, checked by
+                        # the file's own rules too (the row's desa is the file's), which a
+                        # replay of the row alone would skip.
+                        ~q.c.partition.startswith(INTAKE_PARTITION_PREFIX, autoescape=True),
                         *only,
                     )
                     .order_by(q.c.id)

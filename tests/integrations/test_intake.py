@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 
 from integrations.store.intake import ingest_file, intake_partition
+from integrations.store.replay import replay_quarantined
 from integrations.store.tables import CURSOR, QUARANTINE, table_of
 from models import tables
 from models.identity import make_nik, make_no_kk
@@ -158,3 +159,22 @@ def test_an_unreadable_file_writes_nothing(store: Engine) -> None:
     with pytest.raises(ValueError, match="desa"):
         ingest_file(store, BLT, "35.07.01", "blt.xlsx", _fill(_list(1)), key=KEY, now=NOW)
     assert _stored(store) == {}
+
+
+def test_a_replay_leaves_the_rows_a_desa_sent_to_its_corrected_file(store: Engine) -> None:
+    records = _list(20)
+    _planted(records)
+    ingest_file(store, BLT, DESA, "blt.xlsx", _fill(records), key=KEY, now=NOW)
+    before, held = _stored(store), _quarantined(store)
+    # A replay re-checks a row alone: the neighbouring desa's row (valid on its own) would
+    # be written into the store from this desa's file. It is not the replay's to take.
+    counts = replay_quarantined(store, BLT, key=KEY, now=NOW)
+    assert counts.examined == 0
+    assert _stored(store) == before
+    assert [q["status"] for q in _quarantined(store)] == [q["status"] for q in held]
+    assert "35.07.01.2002" not in {r["desa_code"] for r in _stored_rows(store)}
+
+
+def _stored_rows(store: Engine) -> list[dict[str, Any]]:
+    with store.connect() as conn:
+        return [dict(r) for r in conn.execute(select(BLT_RECIPIENT)).mappings()]
