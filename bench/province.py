@@ -9,7 +9,10 @@ command on a started Prefect server:
                `cettar sync registry` again: it reads only the changed records;
   daily        `cettar run daily`: every source synced (PKH reports, BLT-DD lists, e-RDKK,
                KSK requests, decisions, puskesmas figures), health zones, the overlap checks,
-               dispatch of every handoff found, the scorecard.
+               dispatch of every handoff found, the scorecard. Kab. Malang's and Kota
+               Surabaya's offices work on the office desk (`--desk-offices`), and one
+               BLT-DD spreadsheet per desa of a few kecamatan waits in the watched folder
+               (`--intake-kecamatan`), made from the desa agency's own lists.
 Every read-only page comes from the sandbox's page cache, so the agencies cost this machine
 almost nothing, as real agencies on their own servers would: the registry's first pages are
 pre-rendered; the epoch's changed pages by a first, untimed pass of the same sync over a copy
@@ -168,7 +171,43 @@ def upgrade_store(env: dict[str, str]) -> None:
 
 def _step_name(run_name: str) -> str:
     """A task run's name without the suffix Prefect adds to it (`health-zones-90a`)."""
-    return re.sub(r"-[0-9a-f]{3}$", "", run_name)
+    return re.sub(r"-(?:[0-9]+|[0-9a-f]{3})$", "", run_name)
+
+
+def drop_spreadsheets(sandbox_url: str, kecamatan: list[str], root: Path) -> int:
+    """One BLT-DD template per desa of these kecamatan, filled with the agency's list."""
+    import io
+
+    import httpx
+    from openpyxl import load_workbook
+
+    from models.intake import DATA_SHEET, template_of, template_workbook
+    from sandbox.config import default_token
+
+    source = "desa.blt-recipients"
+    template = template_of(source)
+    by_desa: dict[str, list[dict[str, Any]]] = {}
+    headers = {"Authorization": f"Bearer {default_token('desa')}"}
+    with httpx.Client(base_url=sandbox_url, headers=headers, timeout=60) as client:
+        for kec in kecamatan:
+            params: dict[str, Any] = {"kecamatan": kec, "limit": 1000}
+            while True:
+                page = client.get("/desa/v1/blt-recipients", params=params).json()
+                for record in page["data"]:
+                    if isinstance(record.get("desa_code"), str):
+                        by_desa.setdefault(record["desa_code"], []).append(record)
+                if page["next_cursor"] is None:
+                    break
+                params["cursor"] = page["next_cursor"]
+    for desa, records in by_desa.items():
+        wb = load_workbook(io.BytesIO(template_workbook(source)))
+        ws = wb[DATA_SHEET]
+        for r, record in enumerate(records, start=2):
+            for c, col in enumerate(template.columns, start=1):
+                ws.cell(row=r, column=c).value = record.get(col.field)
+        (root / desa).mkdir(parents=True, exist_ok=True)
+        wb.save(root / desa / "blt-dd.xlsx")
+    return sum(len(r) for r in by_desa.values())
 
 
 def daily_step_times(prefect_api: str, flow_run_url: str) -> dict[str, float]:
@@ -224,6 +263,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=35)
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--database-url", help="a PostgreSQL database URL (default: SQLite)")
+    parser.add_argument(
+        "--desk-offices",
+        default='{"35.07": "desk", "35.78": "both"}',
+        help="CETTAR_DESK_OFFICES of the run (default: Kab. Malang on the desk, Surabaya both)",
+    )
+    parser.add_argument(
+        "--intake-kecamatan",
+        default="35.07.01,35.07.02,35.09.01,35.09.02",
+        help="kecamatan whose desa each drop a BLT-DD spreadsheet before the daily run",
+    )
     parser.add_argument(
         "--page-cache",
         default=str(Path(tempfile.gettempdir()) / "cettar-bench-pages"),
@@ -290,6 +339,8 @@ def main() -> None:
             "CETTAR_DATA_DIR": str(work),
             "CETTAR_DATABASE_URL": url,
             "CETTAR_PAGE_LIMIT": str(args.page_limit),
+            "CETTAR_DESK_OFFICES": args.desk_offices,
+            "CETTAR_INTAKE_DIR": str(work / "intake"),
             "PREFECT_API_URL": prefect_api,
         }  # fmt: skip
         env.update(item.split("=", 1) for item in args.hub_env)
@@ -322,6 +373,10 @@ def main() -> None:
                 cettar(["sync", "sources"], warm_env, watched)
                 cettar(["sync", "reports"], warm_env, watched)
                 figures["sources_render_s"] = round(time.perf_counter() - t0, 1)
+                kecamatan = [k for k in args.intake_kecamatan.split(",") if k]
+                figures["intake_rows_dropped"] = drop_spreadsheets(
+                    sandbox_url, kecamatan, work / "intake"
+                )
             command = ["run", "daily"] if step == "daily" else ["sync", "registry"]
             r = cettar(command, env, watched)
             summary = r.get("summary") or {}
@@ -330,6 +385,16 @@ def main() -> None:
                 r["steps"] = daily_step_times(prefect_api, r["flow_run_url"])
                 dispatch = (summary.get("dispatch-handoffs") or {}).get("run") or {}
                 r["deliveries"] = int(dispatch.get("delivery_sent", 0))
+                r["deliveries_on_desk"] = int(dispatch.get("delivery_on_desk", 0))
+                intake = summary.get("intake-folder") or {}
+                r["intake"] = {
+                    k: intake.get(k, 0) for k in ("files", "rows", "written", "rejected")
+                }
+                health = summary.get("health-zones") or {}
+                r["health"] = {
+                    "zones": health.get("last_week_zones"),
+                    "handoffs_created": health.get("handoffs_created"),
+                }
                 r["sources"] = {
                     source: t.get("fetched", 0)
                     for v in summary.values()
@@ -368,7 +433,18 @@ def main() -> None:
             "sandbox_cpu_s": round(r["sandbox_cpu_s"], 1),
             "prefect_server_cpu_s": round(r["prefect_server_cpu_s"], 1),
             "store_mb": round(r["store_mb"], 1),
-            **{k: r[k] for k in ("steps", "deliveries", "sources") if k in r},
+            **{
+                k: r[k]
+                for k in (
+                    "steps",
+                    "deliveries",
+                    "deliveries_on_desk",
+                    "intake",
+                    "health",
+                    "sources",
+                )
+                if k in r
+            },
         }
     figures["load_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(figures))
