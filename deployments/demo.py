@@ -295,7 +295,8 @@ def _result(
         "every_planted_red_zone_found": hz["recall"] == 1.0,
         "no_near_miss_turned_red": hz["precision"] == 1.0 and hz["near_misses_red"] == 0,
         "audit_chain_intact": figures["audit"]["ok"],
-        "prefect_history_complete": not prefect["not_completed"] and prefect["flow_runs"] == 2 * 7,
+        # Two days of the daily run and its seven subflows (the health zones are a task).
+        "prefect_history_complete": not prefect["not_completed"] and prefect["flow_runs"] == 2 * 8,
         "no_clear_ids_in_prefect_records": sum(prefect["clear_ids_found"].values()) == 0,
     }
     return {

@@ -39,7 +39,8 @@ __all__ = ["DispatchIncomplete", "dispatch_handoffs", "pull_office_decisions", "
 INBOX = "kecamatan"
 """The office inbox agency: handoffs go to it, decisions come back from it."""
 
-# Batches delivered at once; each posts a few requests at a time itself.
+# Outbox batches delivered at once; each posts a few requests at a time itself (to the inbox,
+# `CETTAR_INBOX_BATCH_SIZE` deliveries per request).
 _PARALLEL_BATCHES = 2
 
 

@@ -74,6 +74,9 @@ class Settings(_AgencyEndpoints):
     http_max_concurrency: int = Field(default=8, ge=1)
 
     page_limit: int = Field(default=1000, ge=1, le=5000)
+    # Handoff deliveries per request to the office inbox: 1 posts each on its own
+    # (`POST /v1/handoffs`), more go as batches (`POST /v1/handoff-batches`, at most 500).
+    inbox_batch_size: int = Field(default=100, ge=1, le=500)
     # Partitions synced at once. 1 (default) runs them in turn, each reading ahead in a
     # thread, which suits the single-writer SQLite store; more run in as many processes.
     sync_workers: int = Field(default=1, ge=1, le=64)

@@ -6,14 +6,18 @@ from fastapi import APIRouter
 
 from models.contracts.kecamatan import (
     DECISIONS,
+    HANDOFF_BATCHES,
     HANDOFFS,
+    MAX_BATCH_ITEMS,
+    DeliveryBatch,
+    DeliveryBatchAnswer,
     DeliveryReceipt,
     HandoffDelivery,
     OfficeDecision,
 )
 from sandbox.paging_api import add_page_route, agency_router
 from sandbox.state import SandboxState
-from sandbox.write_api import add_write_route
+from sandbox.write_api import add_batch_route, add_write_route
 
 __all__ = ["AGENCY", "inbox_router"]
 
@@ -37,6 +41,24 @@ def inbox_router(state: SandboxState) -> APIRouter:
         description="Deliver a handoff; the office will answer (or not) according to its profile.",
         created="Delivered: the receipt.",
         key_means="The delivery key: a replay returns the first receipt.",
+    )
+    add_batch_route(
+        router,
+        state,
+        AGENCY,
+        HANDOFF_BATCHES,
+        DeliveryBatch,
+        DeliveryBatchAnswer,
+        inbox.deliver,
+        inbox.log,
+        summary="Deliver a batch of handoffs, each under its own key (idempotent)",
+        description=(
+            f"Up to {MAX_BATCH_ITEMS} deliveries, each with its own `idempotency_key` and the "
+            "body of `POST /v1/handoffs`, in the same idempotency store: each item is "
+            "answered in order as its single POST would be (201 new, 200 replay with the "
+            "first receipt, 409 key used with another body). A batch with an invalid item "
+            "is refused whole (422, nothing recorded)."
+        ),
     )
     add_page_route(
         router,

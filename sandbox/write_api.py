@@ -6,15 +6,21 @@ field errors), and the write recorded: 201 with the result for a new key, 200 wi
 same result for a replay, 409 for the key with another body. The other faults strike after
 the write is recorded (the other half of the 5xx, a dropped connection, a truncated body):
 the hard case, where only a retry with the same key tells the hub what happened.
+
+A batch route (`add_batch_route`) takes many such writes in one request, each item with
+its own key in the same idempotency log: the fault is drawn once for the request as a
+whole, the envelope and every item validated first (422 for the whole batch, nothing
+recorded), then each item is recorded in order and answered as its single POST would be
+(201 or 200 with the result, or 409), in one 200 answer.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar, get_args
+from typing import Any, Protocol, TypeVar, cast, get_args
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
@@ -30,12 +36,15 @@ from sandbox.state import SandboxState
 from sandbox.stats import OUTCOME_KEY
 
 __all__ = [
+    "BATCH_ERRORS",
     "IDEMPOTENCY_KEY",
     "IDEMPOTENCY_KEY_PATTERN",
     "WRITE_ERRORS",
+    "add_batch_route",
     "add_write_route",
     "body_schema",
     "record_time_pattern",
+    "serve_batch",
     "serve_write",
     "write_route",
 ]
@@ -63,6 +72,18 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
         "model": ErrorBody,
         "description": "Body not JSON or invalid (`validation_error`); `fields` lists each error.",
+    },
+}
+
+BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{k: v for k, v in ERRORS.items() if k != 400},
+    422: {
+        "model": ErrorBody,
+        "description": (
+            "Body not JSON, not a batch of 1 to the limit of items, or an item invalid "
+            "(`validation_error`); `fields` locates each error (`body.items.<n>...`); "
+            "nothing of the batch is recorded."
+        ),
     },
 }
 
@@ -195,6 +216,41 @@ def _fields(exc: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _fault_after(fault: Fault, aux: float) -> bool:
+    """Whether a drawn fault strikes after the write is recorded (half the 5xx, drops, cuts)."""
+    return fault in (Fault.DROP, Fault.TRUNCATE) or (fault is Fault.SERVER_ERROR and aux >= 0.5)
+
+
+async def _parsed_body(request: Request) -> Any | Response:
+    """The request's JSON document, or the 422 of a body that is not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw, parse_float=_json_number)
+    except (ValueError, UnicodeDecodeError):
+        return error_response(
+            422,
+            "validation_error",
+            "the body is not JSON",
+            fields=[{"loc": ["body"], "msg": "invalid JSON", "type": "json_invalid"}],
+        )
+
+
+def _answer_faulted(
+    request: Request, fault: Fault, aux: float, content: bytes, status: int
+) -> Response:
+    """The answer of a fault that strikes after the write: a 5xx, a drop or a cut body."""
+    if fault is Fault.SERVER_ERROR:
+        return server_error((aux - 0.5) * 2.0)
+    if fault is Fault.DROP:
+        dropped = DroppedResponse(content, aux)
+        dropped.status_code = status
+        return dropped
+    setattr(request.state, OUTCOME_KEY, "truncated")
+    cut = truncated_response(content, aux)
+    cut.status_code = status
+    return cut
+
+
 async def serve_write(
     state: SandboxState,
     request: Request,
@@ -206,9 +262,7 @@ async def serve_write(
     """Validate and record one idempotent write, with the agency's faults applied."""
     fault, aux = await state.inject(agency)
     # Half of the server errors strike before the write, half after it is recorded.
-    after_commit = fault in (Fault.DROP, Fault.TRUNCATE) or (
-        fault is Fault.SERVER_ERROR and aux >= 0.5
-    )
+    after_commit = _fault_after(fault, aux)
     if fault is Fault.SERVER_ERROR and not after_commit:
         return server_error(aux * 2.0)
     if fault is Fault.RATE_LIMITED:
@@ -220,16 +274,9 @@ async def serve_write(
             "idempotency_key_required" if key is None else "bad_idempotency_key",
             f"an '{IDEMPOTENCY_KEY}' header of 1-255 visible ASCII characters is required",
         )
-    raw = await request.body()
-    try:
-        parsed = json.loads(raw, parse_float=_json_number)
-    except (ValueError, UnicodeDecodeError):
-        return error_response(
-            422,
-            "validation_error",
-            "the body is not JSON",
-            fields=[{"loc": ["body"], "msg": "invalid JSON", "type": "json_invalid"}],
-        )
+    parsed = await _parsed_body(request)
+    if isinstance(parsed, Response):
+        return parsed
     try:
         body = model.model_validate(parsed)
     except ValidationError as exc:
@@ -238,32 +285,96 @@ async def serve_write(
         )
     outcome = submit(key, body)
     if isinstance(outcome, Conflict):
-        answer: Response = error_response(
-            409,
-            "idempotency_conflict",
-            f"this {IDEMPOTENCY_KEY} was first used with another body",
+        return _conflict()
+    status = 201 if outcome.created else 200
+    content = json.dumps(outcome.entry.result, separators=(",", ":")).encode()
+    if not after_commit:
+        return Response(content, status_code=status, media_type=JSON)
+    log.mark_faulted(key)
+    return _answer_faulted(request, fault, aux, content, status)
+
+
+def _conflict() -> Response:
+    """The 409 of a key first used with another body."""
+    return error_response(
+        409,
+        "idempotency_conflict",
+        f"this {IDEMPOTENCY_KEY} was first used with another body",
+    )
+
+
+# A batch item's 409: the error body its single write would get.
+_CONFLICT_BODY = {
+    "error": "idempotency_conflict",
+    "detail": "this idempotency key was first used with another body",
+    "fields": [],
+}
+
+
+class BatchItem(Protocol):
+    """What a batch item model holds: its idempotency key and the single write's body."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """The item's idempotency key."""
+        ...
+
+    @property
+    def body(self) -> Any:
+        """The item's body, as the single write takes it."""
+        ...
+
+
+class Batch(Protocol):
+    """What a batch model holds: its items, in order."""
+
+    @property
+    def items(self) -> Sequence[BatchItem]:
+        """The batch's items."""
+        ...
+
+
+async def serve_batch(
+    state: SandboxState,
+    request: Request,
+    agency: str,
+    model: type[BaseModel],
+    submit: Callable[[str, Any], Accepted | Conflict],
+    log: IdempotencyLog,
+) -> Response:
+    """Validate and record a batch of idempotent writes, the agency's faults on the request."""
+    fault, aux = await state.inject(agency)
+    after_commit = _fault_after(fault, aux)
+    if fault is Fault.SERVER_ERROR and not after_commit:
+        return server_error(aux * 2.0)
+    if fault is Fault.RATE_LIMITED:
+        return rate_limited(state, agency)
+    parsed = await _parsed_body(request)
+    if isinstance(parsed, Response):
+        return parsed
+    try:
+        batch = cast(Batch, model.model_validate(parsed))
+    except ValidationError as exc:
+        return error_response(
+            422, "validation_error", "the batch has invalid fields", fields=_fields(exc)
         )
-    else:
+    results: list[dict[str, Any]] = []
+    recorded: list[str] = []
+    for item in batch.items:
+        key = item.idempotency_key
+        outcome = submit(key, item.body)
+        if isinstance(outcome, Conflict):
+            results.append({"idempotency_key": key, "status": 409, "error": _CONFLICT_BODY})
+            continue
+        recorded.append(key)
         status = 201 if outcome.created else 200
-        content = json.dumps(outcome.entry.result, separators=(",", ":")).encode()
-        answer = Response(content, status_code=status, media_type=JSON)
-        if not after_commit:
-            return answer
-        if fault is Fault.SERVER_ERROR:
-            log.mark_faulted(key)
-            return server_error((aux - 0.5) * 2.0)
-        if fault is Fault.DROP:
-            log.mark_faulted(key)
-            dropped = DroppedResponse(content, aux)
-            dropped.status_code = status
-            return dropped
-        if fault is Fault.TRUNCATE:
-            log.mark_faulted(key)
-            setattr(request.state, OUTCOME_KEY, "truncated")
-            cut = truncated_response(content, aux)
-            cut.status_code = status
-            return cut
-    return answer
+        results.append({"idempotency_key": key, "status": status, "receipt": outcome.entry.result})
+    content = json.dumps({"results": results}, separators=(",", ":")).encode()
+    if not after_commit:
+        return Response(content, status_code=200, media_type=JSON)
+    for key in recorded:
+        log.mark_faulted(key)
+    return _answer_faulted(request, fault, aux, content, 200)
 
 
 def add_write_route(
@@ -294,4 +405,38 @@ def add_write_route(
         summary=summary,
         description=description,
         **write_route(model, receipt, created=created, key_means=key_means),
+    )
+
+
+def add_batch_route(
+    router: APIRouter,
+    state: SandboxState,
+    agency: str,
+    collection: str,
+    model: type[BaseModel],
+    answer: type[BaseModel],
+    submit: Callable[[str, Any], Accepted | Conflict],
+    log: IdempotencyLog,
+    *,
+    summary: str,
+    description: str,
+) -> None:
+    """Add the POST /v1/<collection> route recording batches of writes through `serve_batch`."""
+
+    async def write_batch(request: Request) -> Response:
+        return await serve_batch(state, request, agency, model, submit, log)
+
+    router.add_api_route(
+        f"/v1/{collection}",
+        write_batch,
+        methods=["POST"],
+        name=collection.replace("-", "_"),
+        summary=summary,
+        description=description,
+        status_code=200,
+        responses={
+            **BATCH_ERRORS,
+            200: {"model": answer, "description": "One result per item, in order."},
+        },
+        openapi_extra={"requestBody": body_schema(model)},
     )

@@ -1,10 +1,13 @@
 """Prefect tasks of handoff dispatch: outbox batches, decisions, escalation, reconciliation.
 
 Deliveries and update proposals leave through outboxes. A batch is read from the store,
-posted under each row's idempotency key (in a thread pool), and the receipts are recorded
-in one transaction. A crash between a POST and its record leaves the row pending; the next
-run posts it again under the same key and the agency answers with the first receipt, so the
-receiving office sees it once. Tasks pass keys and counts, never handoff contents.
+posted under each row's idempotency key (in a thread pool), and the receipts are recorded in
+one transaction. Deliveries to the office inbox go `CETTAR_INBOX_BATCH_SIZE` (100) to a
+request (`POST /v1/handoff-batches`, each item under its own key; 1: one POST each), and
+each item's result counts as its single POST's would. A crash between a POST and its record
+leaves the row pending; the next run posts it again under the same key and the agency
+answers with the first receipt, so the receiving office sees it once. Tasks pass keys and
+counts, never handoff contents.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -29,7 +32,12 @@ from integrations.store import handoff_queries as queries
 from integrations.store import handoffs as store
 from integrations.store.engine import get_engine, write_lock
 from integrations.store.outbox import OutboxItem, SendResult
-from models.contracts.kecamatan import HANDOFFS, DeliveryReceipt
+from models.contracts.kecamatan import (
+    HANDOFF_BATCHES,
+    HANDOFFS,
+    MAX_BATCH_ITEMS,
+    DeliveryReceipt,
+)
 from models.contracts.registry import UPDATE_PROPOSALS, ProposalReceipt
 from models.desk import DESK_RECEIPT_PREFIX, OfficeChannels
 from models.scope import WHOLE_PROVINCE, RegionScope
@@ -37,6 +45,7 @@ from models.workdays import operator_instant
 
 __all__ = [
     "BATCH_SIZE",
+    "BatchPoster",
     "Outbox",
     "Poster",
     "apply_data_submissions",
@@ -47,6 +56,7 @@ __all__ = [
     "office_channels",
     "outbox_batches",
     "plan_outbox_batches",
+    "post_batches",
     "post_items",
     "queue_handoff_deliveries",
     "reconcile_offices",
@@ -68,6 +78,21 @@ class Poster(Protocol):
 
     def post_idempotent(self, collection: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
         """POST body under key; return the receipt or raise an AgencyError."""
+        ...
+
+
+@runtime_checkable
+class BatchPoster(Protocol):
+    """An agency client that also posts batches of keyed writes (the office inbox's)."""
+
+    def post_idempotent(self, collection: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """POST body under key; return the receipt or raise an AgencyError."""
+        ...
+
+    def post_batch(
+        self, collection: str, items: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | AgencyError]:
+        """POST (key, body) items as one batch; each item's receipt or error, in order."""
         ...
 
 
@@ -100,6 +125,29 @@ def _proposal_receipt(item: OutboxItem, answer: Mapping[str, Any]) -> str:
     return receipt.receipt_id
 
 
+def _outcome(
+    collection: str,
+    item: OutboxItem,
+    answer: Mapping[str, Any] | BaseException,
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str],
+) -> SendResult:
+    """What one item's answer (its receipt, or the error of its POST) means for its row."""
+    if isinstance(answer, Conflict | Unprocessable):
+        # The same request would fail again: keep the row, out of the queue, for an operator.
+        return SendResult(item.key, error=str(answer), permanent=True)
+    if isinstance(answer, AgencyError):
+        # Retried by the transport already; the next run tries again under the same key.
+        return SendResult(item.key, error=str(answer))
+    if isinstance(answer, BaseException):  # one bad row must not stop the batch
+        return SendResult(item.key, error=f"{collection} POST failed: {type(answer).__name__}")
+    try:
+        return SendResult(item.key, receipt_id=receipt_of(item, answer))
+    except (ValidationError, ValueError) as exc:
+        # Sent, but the answer is no usable receipt: the replay under the key will tell.
+        kind = "invalid receipt" if isinstance(exc, ValidationError) else str(exc)
+        return SendResult(item.key, error=f"{collection} POST answered with {kind}")
+
+
 def _send_one(
     client: Poster,
     collection: str,
@@ -108,22 +156,12 @@ def _send_one(
 ) -> SendResult:
     if item.body is None:
         return SendResult(item.key, error=item.problem, permanent=True)
+    answer: Mapping[str, Any] | BaseException
     try:
         answer = client.post_idempotent(collection, item.body, item.key)
-    except (Conflict, Unprocessable) as exc:
-        # The same request would fail again: keep the row, out of the queue, for an operator.
-        return SendResult(item.key, error=str(exc), permanent=True)
-    except AgencyError as exc:
-        # Retried by the transport already; the next run tries again under the same key.
-        return SendResult(item.key, error=str(exc))
-    except Exception as exc:  # one bad row must not stop the batch; the type names it
-        return SendResult(item.key, error=f"{collection} POST failed: {type(exc).__name__}")
-    try:
-        return SendResult(item.key, receipt_id=receipt_of(item, answer))
-    except (ValidationError, ValueError) as exc:
-        # Sent, but the answer is no usable receipt: the replay under the key will tell.
-        kind = "invalid receipt" if isinstance(exc, ValidationError) else str(exc)
-        return SendResult(item.key, error=f"{collection} POST answered with {kind}")
+    except Exception as exc:  # the type names it; the message is the error tree's, or none
+        answer = exc
+    return _outcome(collection, item, answer, receipt_of)
 
 
 def post_items(
@@ -143,6 +181,63 @@ def post_items(
         return list(pool.map(lambda i: _send_one(client, collection, i, receipt_of), items))
 
 
+def _send_chunk(
+    client: BatchPoster,
+    collection: str,
+    single: str,
+    chunk: Sequence[OutboxItem],
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str],
+) -> list[SendResult]:
+    """POST one batch request; each item's result as its single POST's would be."""
+    answers: Sequence[Mapping[str, Any] | BaseException]
+    try:
+        answers = client.post_batch(collection, [(i.key, i.body or {}) for i in chunk])
+    except Unprocessable:
+        # Refused as a whole (an item the inbox judges otherwise than the hub): each item
+        # goes on its own, so that only an invalid one fails for good.
+        return [_send_one(client, single, i, receipt_of) for i in chunk]
+    except Exception as exc:  # the whole request failed: every item as its POST would
+        answers = [exc] * len(chunk)
+    return [
+        _outcome(collection, item, answer, receipt_of)
+        for item, answer in zip(chunk, answers, strict=True)
+    ]
+
+
+def post_batches(
+    client: BatchPoster,
+    collection: str,
+    single: str,
+    items: Sequence[OutboxItem],
+    receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str],
+    *,
+    size: int,
+    workers: int = POST_WORKERS,
+) -> list[SendResult]:
+    """POST items in batch requests of `size`, a few at a time; one result per item, in order."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    results: list[SendResult | None] = [
+        None if i.body is not None else SendResult(i.key, error=i.problem, permanent=True)
+        for i in items
+    ]
+    ready = [n for n, i in enumerate(items) if i.body is not None]
+    chunks = [ready[n : n + size] for n in range(0, len(ready), size)]
+
+    def send(chunk: list[int]) -> list[SendResult]:
+        return _send_chunk(client, collection, single, [items[n] for n in chunk], receipt_of)
+
+    if workers <= 1 or len(chunks) <= 1:
+        sent = [send(c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            sent = list(pool.map(send, chunks))
+    for chunk, out in zip(chunks, sent, strict=True):
+        for n, result in zip(chunk, out, strict=True):
+            results[n] = result
+    return [r for r in results if r is not None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Way:
     """How one outbox leaves: which agency and collection, how rows load and receipts record."""
@@ -153,11 +248,18 @@ class _Way:
     load: str
     record: str
     receipt_of: Callable[[OutboxItem, Mapping[str, Any]], str]
+    # The agency's batch collection for this outbox, if it takes batches.
+    batch: str | None = None
 
 
 _WAYS: dict[Outbox, _Way] = {
     "deliveries": _Way(
-        "kecamatan", HANDOFFS, "load_deliveries", "record_deliveries", _delivery_receipt
+        "kecamatan",
+        HANDOFFS,
+        "load_deliveries",
+        "record_deliveries",
+        _delivery_receipt,
+        batch=HANDOFF_BATCHES,
     ),
     "proposals": _Way(
         "registry", UPDATE_PROPOSALS, "load_proposals", "record_proposals", _proposal_receipt
@@ -188,12 +290,15 @@ def send_batch(
     as_of: datetime | None = None,
     workers: int = POST_WORKERS,
     channels: OfficeChannels | None = None,
+    request_size: int | None = None,
 ) -> dict[str, int]:
     """Send one batch of an outbox's pending rows (deliveries or proposals); record receipts.
 
-    A delivery to a desk-only office is not posted: the handoff is on that office's desk
-    already, so the row is recorded as sent with a desk receipt, by the same path as an
-    inbox receipt (the handoff becomes delivered once, with its audit row).
+    Deliveries go `request_size` to a batch request (default `CETTAR_INBOX_BATCH_SIZE`; 1,
+    or a client without batches, posts each on its own). A delivery to a desk-only office is
+    not posted: the handoff is on that office's desk already, so the row is recorded as sent
+    with a desk receipt, by the same path as an inbox receipt (the handoff becomes delivered
+    once, with its audit row).
     """
     way = _WAYS[which]
     with engine.connect() as conn:
@@ -203,7 +308,15 @@ def send_batch(
         desk = _desk_only(items, channels)
         on_desk = {i.key for i in desk}
         items = [i for i in items if i.key not in on_desk]
-    results = post_items(client, way.collection, items, way.receipt_of, workers=workers)
+    size = get_settings().inbox_batch_size if request_size is None else request_size
+    # Never more per request than the contract takes.
+    size = min(size, MAX_BATCH_ITEMS)
+    if way.batch is not None and size > 1 and isinstance(client, BatchPoster):
+        results = post_batches(
+            client, way.batch, way.collection, items, way.receipt_of, size=size, workers=workers
+        )
+    else:
+        results = post_items(client, way.collection, items, way.receipt_of, workers=workers)
     results += [SendResult(i.key, receipt_id=f"{DESK_RECEIPT_PREFIX}{i.key}") for i in desk]
     with write_lock(engine), engine.begin() as conn:
         counts: dict[str, int] = getattr(outbox, way.record)(conn, results, _now(as_of))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType, TracebackType
@@ -14,9 +14,18 @@ import httpx
 import pydantic_core
 from pydantic import ValidationError
 
-from integrations.agencies.errors import ContractViolation, sanitise_url
+from integrations.agencies.errors import (
+    AgencyError,
+    Conflict,
+    ContractViolation,
+    PermanentError,
+    ServerError,
+    Unprocessable,
+    sanitise_url,
+)
 from integrations.agencies.http import (
     IDEMPOTENCY_KEY,
+    IDEMPOTENT_EXTENSION,
     JSON_EXTENSION,
     build_client,
     raise_for_status,
@@ -24,10 +33,11 @@ from integrations.agencies.http import (
 )
 from integrations.settings import Settings, get_settings
 from models.contracts import kecamatan, registry
-from models.contracts.common import RawPage
+from models.contracts.common import ErrorBody, RawPage
 from models.sources import AGENCIES, collections_of
 
 __all__ = [
+    "BATCH_COLLECTIONS",
     "READ_COLLECTIONS",
     "WRITE_COLLECTIONS",
     "AgencyClient",
@@ -47,6 +57,11 @@ WRITE_COLLECTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 """Collections each agency accepts idempotent writes on (`POST /v1/<collection>`)."""
+
+BATCH_COLLECTIONS: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {"kecamatan": MappingProxyType({kecamatan.HANDOFF_BATCHES: kecamatan.MAX_BATCH_ITEMS})}
+)
+"""Batch write collections of each agency (`POST /v1/<collection>`) and their item limit."""
 
 _KECAMATAN = re.compile(r"[0-9]{2}\.[0-9]{2}\.[0-9]{2}")
 # Printable ASCII without spaces: what an HTTP header value carries safely.
@@ -255,6 +270,84 @@ class AgencyClient:
                 response, "the answer to a write is not a JSON object (receipt expected)"
             )
         return receipt
+
+    def post_batch(
+        self, collection: str, items: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | AgencyError]:
+        """POST (key, body) items as one batch; return each item's receipt or error, in order.
+
+        Each item is the write its single POST would be, under its own key: the transport
+        may send the whole batch again after a 5xx, a 429 or a dropped connection, and the
+        agency answers every replayed item with its first receipt. An item refused on its
+        own comes back as the error its single POST would raise (409 `Conflict`, 422
+        `Unprocessable`); a batch refused as a whole raises, like a single POST.
+        """
+        limits = BATCH_COLLECTIONS.get(self.agency, {})
+        if collection not in limits:
+            raise ValueError(
+                f"{self.agency} accepts no batches on {collection!r}; expected one of "
+                f"{tuple(limits)}"
+            )
+        if not 1 <= len(items) <= limits[collection]:
+            raise ValueError(f"a batch holds 1 to {limits[collection]} items")
+        keys = [key for key, _ in items]
+        if not all(_IDEMPOTENCY_KEY.fullmatch(k) for k in keys):
+            raise ValueError("each idempotency key must be 1-200 printable ASCII characters")
+        content = pydantic_core.to_json(
+            {"items": [{"idempotency_key": k, "body": dict(b)} for k, b in items]}
+        )
+        response = self._client.post(
+            f"/v1/{collection}",
+            content=content,
+            headers={"Content-Type": "application/json"},
+            # Safe to send again: every item carries its own idempotency key.
+            extensions={IDEMPOTENT_EXTENSION: True},
+        )
+        raise_for_status(response, self.agency)
+        try:
+            if JSON_EXTENSION in response.extensions:
+                answer = response.extensions[JSON_EXTENSION]
+            else:
+                answer = pydantic_core.from_json(response.content) if response.content else None
+        except ValueError:
+            answer = None
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            raise self._violation(response, "the answer to a batch is not one result per item")
+        out: list[dict[str, Any] | AgencyError] = []
+        for key, result in zip(keys, results, strict=True):
+            if not isinstance(result, dict) or result.get("idempotency_key") != key:
+                raise self._violation(response, "the batch's results are not in the items' order")
+            out.append(self._item_outcome(response, result))
+        return out
+
+    def _item_outcome(
+        self, response: httpx.Response, result: dict[str, Any]
+    ) -> dict[str, Any] | AgencyError:
+        """One batch item's receipt (a JSON object, validated by the caller) or its error."""
+        status = result.get("status")
+        if status in (200, 201):
+            receipt = result.get("receipt")
+            if not isinstance(receipt, dict):
+                return self._violation(response, "a batch item's receipt is not a JSON object")
+            return receipt
+        try:
+            error = ErrorBody.model_validate(result.get("error"))
+        except ValidationError:
+            error = None
+        code = error.error if error else None
+        number = status if isinstance(status, int) else None
+        args = (self.agency, "POST", response.request.url, number)
+        common: dict[str, Any] = {"attempts": response_attempts(response), "code": code}
+        if status == 422:
+            # Its reason names the invalid fields (locations and types only).
+            return Unprocessable(*args, fields=error.fields if error else [], **common)
+        common["reason"] = "batch item"
+        if status == 409:
+            return Conflict(*args, **common)
+        if isinstance(status, int) and status >= 500:
+            return ServerError(*args, **common)
+        return PermanentError(*args, **common)
 
     def _violation(self, response: httpx.Response, reason: str) -> ContractViolation:
         """The error for a 2xx answer of this agency whose body breaks the contract."""

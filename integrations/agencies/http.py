@@ -2,7 +2,9 @@
 
 Where retries are decided: only in `RetryingTransport.handle_request`. It retries 429 and
 500/502/503/504 answers, transport errors (timeouts, dropped connections) and 2xx JSON
-answers whose body is truncated or not JSON, up to `RetryPolicy.max_attempts`.
+answers whose body is truncated or not JSON, up to `RetryPolicy.max_attempts`. A POST is
+retried only when sending it again is safe: it carries an `Idempotency-Key`, or (a batch
+whose items each carry their own key) the `IDEMPOTENT_EXTENSION` request extension.
 
 Two kinds of transport error are not transient, and are told apart here (`classify`):
 
@@ -68,6 +70,7 @@ from models.contracts.common import ErrorBody
 __all__ = [
     "ATTEMPTS_EXTENSION",
     "IDEMPOTENCY_KEY",
+    "IDEMPOTENT_EXTENSION",
     "JSON_EXTENSION",
     "RETRY_STATUSES",
     "USER_AGENT",
@@ -87,6 +90,8 @@ USER_AGENT = "cettar-hub/0.1"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 # Response extension in which the transport records how many attempts the answer took.
 ATTEMPTS_EXTENSION = "cettar.attempts"
+# Request extension marking a request safe to send again (a batch of keyed writes).
+IDEMPOTENT_EXTENSION = "cettar.idempotent"
 # Response extension holding the parsed JSON document of a 2xx answer checked by the transport.
 JSON_EXTENSION = "cettar.json"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -201,7 +206,11 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def _is_idempotent(request: httpx.Request) -> bool:
-    return request.method in _IDEMPOTENT_METHODS or IDEMPOTENCY_KEY in request.headers
+    return (
+        request.method in _IDEMPOTENT_METHODS
+        or IDEMPOTENCY_KEY in request.headers
+        or bool(request.extensions.get(IDEMPOTENT_EXTENSION))
+    )
 
 
 def _expects_json(request: httpx.Request, response: httpx.Response) -> bool:

@@ -49,7 +49,8 @@ def test_demo_exits_zero_and_its_run_stays_recorded(tmp_path: Path, prefect_api:
     # Read back from the API after the demo process has exited: nothing was lost at exit.
     prefect = summary["prefect"]
     records = [audit_flow_tree(UUID(day["flow_run_id"])) for day in summary["days"]]
-    assert sum(r.flow_runs for r in records) == prefect["flow_runs"] == 14
+    # Two days of the daily run and its seven subflows.
+    assert sum(r.flow_runs for r in records) == prefect["flow_runs"] == 16
     assert sum(r.task_runs for r in records) == prefect["task_runs"] > 0
     assert all(r.not_completed == [] for r in records)
     assert sum(r.artifacts for r in records) == prefect["artifacts"] > 0
@@ -74,7 +75,7 @@ def test_demo_exits_zero_and_its_run_stays_recorded(tmp_path: Path, prefect_api:
                 )
             )
             assert "demo" in root.tags
-            assert len(steps) == 6 and all("demo" in step.tags for step in steps)
+            assert len(steps) == 7 and all("demo" in step.tags for step in steps)
 
 
 def test_the_summary_prints_data_verbatim_never_as_markup() -> None:

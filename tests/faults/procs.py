@@ -54,7 +54,7 @@ EXCLUDED: dict[str, set[str]] = {
     # later run re-reads the last record of a kecamatan, and seen_count counts the runs that
     # saw a bad one there (first_seen/last_seen are their wall-clock times).
     "quarantine": {"id", "first_seen", "last_seen", "seen_count"},
-    # Receipt numbers are the inbox's arrival order (8 POSTs in flight, batches in
+    # Receipt numbers are the inbox's arrival order (8 requests in flight, batches in
     # parallel); attempts and last_error count retries the faults caused.
     "handoff_delivery": {"receipt_id", "attempts", "last_error"},
     "update_proposal": {"receipt_id", "attempts"},
@@ -411,11 +411,17 @@ _COUNTS = {
     "records": "select (select count(*) from household) + (select count(*) from enrolment)",
     "handoffs": "select count(*) from handoff",
     "sent": "select count(*) from handoff_delivery where status = 'sent'",
+    # Of those, the ones the office inbox received (a desk office's are recorded on the
+    # desk, `desk:<key>`, never posted): what the inbox's receipts must equal.
+    "posted": (
+        "select count(*) from handoff_delivery where status = 'sent'"
+        " and receipt_id not like 'desk:%'"
+    ),
 }
 
 
 def store_counts(db: Store) -> dict[str, int]:
-    """Where a store stands: pages read, households, handoffs, deliveries sent (0: unreadable)."""
+    """Where a store stands: pages, households, handoffs, deliveries sent/posted (0: unreadable)."""
     out = dict.fromkeys(_COUNTS, 0)
     if isinstance(db, Path):
         if not db.exists():

@@ -6,13 +6,17 @@ session's Prefect server, kills it with SIGKILL at a seeded random point, record
 kill landed (the step from the run's own "Beginning ... for flow '<step>'" log lines, and
 the store's state), and starts it again. Kill points are drawn relative to the run's own
 progress, not to the clock, so they stay where the seed puts them on a slow or a fast
-machine: the registry sync is killed a random time after a random number of committed
-pages; the daily coordination once right after its first handoff POST reaches the inbox
-(resumed by two dispatch runs started at the same time), then a random time after a
-random step began, every step in turn. After the last resume the store's data tables
-equal an uninterrupted run's, table by table (row counts and content checksums; the
-bookkeeping columns left out are listed with their reasons in `tests.faults.procs.EXCLUDED`),
-and the office inbox holds exactly one receipt per (handoff, office).
+machine: the registry sync is killed a random time after a random number of committed pages;
+the daily coordination once right after its first handoff POST reaches the inbox (resumed by
+two dispatch runs started at the same time), then a random time after a random step began,
+every step in turn. The killed run delivers in batch requests of 2 items (several request
+rounds per outbox batch, so the kill lands between the POSTs and their record); the two
+overlapping runs resume it with one POST per handoff, so the keys the killed run sent in
+batches are replayed through the single route; the random kills alternate the two. After the
+last resume the store's data tables equal an uninterrupted run's, table by table (row counts
+and content checksums; the bookkeeping columns left out are listed with their reasons in
+`tests.faults.procs.EXCLUDED`), and the office inbox holds exactly one receipt per (handoff,
+office).
 
 Knobs: CETTAR_FAULT_KILLS (kills per target, default 10), CETTAR_FAULT_SEED (the seed of
 the kill points, default 35), CETTAR_FAULT_HOUSEHOLDS (the daily runs' province sample,
@@ -48,6 +52,13 @@ SYNC_ARGS = ("sync", "registry", "--kabupaten", SYNC_KABUPATEN, "--page-limit", 
 # Day 1 of the shared scenario (tests.faults.procs): syncs, checks, 45 deliveries.
 DAILY_ARGS = procs.daily_args(1)
 DISPATCH_ARGS = ("run", "dispatch", "--as-of", procs.DAYS[0], *procs.SCOPE, "--json")
+# Inbox request sizes (CETTAR_INBOX_BATCH_SIZE): the first kill's (the day's deliveries in
+# dozens of requests, 8 in flight: the record waits for several rounds of POSTs), the
+# overlapping pair's (one POST each: replays of keys first sent in batches), then the
+# random kills' in turn (one POST per handoff, the default batches).
+FIRST_REQUEST_SIZE = "2"
+PAIR_REQUEST_SIZE = "1"
+RANDOM_REQUEST_SIZES = ("1", "100")
 # Where a daily run can be: starting up, or in one of its steps (its subflows, in order).
 STEPS = [
     "startup",
@@ -176,7 +187,8 @@ def _inbox(box: procs.Served) -> dict[str, Any]:
 def _exactly_once(box: procs.Served, db: Path) -> dict[str, int]:
     """Assert one receipt per (handoff, office), each recorded in the store; the counts."""
     inbox = _inbox(box)
-    sent = procs.store_counts(db)["sent"]
+    # The store's deliveries with an inbox receipt (a desk office's are not posted).
+    sent = procs.store_counts(db)["posted"]
     assert inbox["pairs_seen_more_than_once"] == 0, inbox["repeated_pairs"]
     assert inbox["receipts"] == inbox["pairs"] == sent, (inbox["receipts"], inbox["pairs"], sent)
     assert inbox["conflicts"] == 0
@@ -218,7 +230,13 @@ def test_daily_coordination_survives_sigkills_a_dispatch_crash_and_overlapping_r
     started = time.monotonic()
     crashed = tmp_path / "crashed.db"
     with procs.serve_sandbox(procs.province_config()) as box:
-        env = procs.hub_env(box.url, crashed, prefect_api, tmp_path / "crashed")
+
+        def hub(size: str) -> dict[str, str]:
+            return procs.hub_env(
+                box.url, crashed, prefect_api, tmp_path / "crashed", CETTAR_INBOX_BATCH_SIZE=size
+            )
+
+        env = hub(FIRST_REQUEST_SIZE)
         procs.db_upgrade(env)
         # First a kill that surely lands between the POSTs and their record: the inbox has
         # receipts the store has not recorded, so the resumed run must replay their keys.
@@ -228,10 +246,11 @@ def test_daily_coordination_survives_sigkills_a_dispatch_crash_and_overlapping_r
         # store's coordination guard makes the second wait for the first.
         box.set_faults("kecamatan", FaultConfig(latency_ms=400))
         before = dict(_inbox(box)["per_key"])
-        pair = [procs.start(env, *DISPATCH_ARGS) for _ in range(2)]
+        pair = [procs.start(hub(PAIR_REQUEST_SIZE), *DISPATCH_ARGS) for _ in range(2)]
         codes = [p.wait(300) for p in pair]
         assert codes == [0, 0], "\n".join(p.output()[-3000:] for p in pair)
         after = _inbox(box)["per_key"]
+        routes = box.get("/_admin/stats")["requests"]
         both_sent = sum(1 for k, n in after.items() if n - before.get(k, 0) >= 2)
         box.set_faults("kecamatan", procs.province_config().agency_faults["kecamatan"])
         after_pair = {**procs.store_counts(crashed), "receipts": _inbox(box)["receipts"]}
@@ -241,9 +260,10 @@ def test_daily_coordination_survives_sigkills_a_dispatch_crash_and_overlapping_r
         # seeded random time after its step began.
         plan = rng.sample(STEPS, len(STEPS))
         plan = (plan + [rng.choice(STEPS) for _ in range(KILLS - len(plan))])[:KILLS]
-        for target in plan:
+        for n, target in enumerate(plan):
             extra = rng.uniform(0.0, 0.8) if target != "startup" else rng.uniform(0.2, 2.0)
-            victim = procs.start(env, *DAILY_ARGS)
+            size = RANDOM_REQUEST_SIZES[n % len(RANDOM_REQUEST_SIZES)]
+            victim = procs.start(hub(size), *DAILY_ARGS)
             if target != "startup":
                 victim.wait_until(partial(_began, victim, target))
             time.sleep(extra)
@@ -252,13 +272,13 @@ def test_daily_coordination_survives_sigkills_a_dispatch_crash_and_overlapping_r
             kills.append(
                 {
                     "landed": landed,
-                    "delay_s": f"{target} + {extra:.2f} s",
+                    "delay_s": f"{target} + {extra:.2f} s (size {size})",
                     "phase": phase if landed else "completed before the kill",
                     **procs.store_counts(crashed),
                     "receipts": _inbox(box)["receipts"],
                 }
             )
-        final = procs.run_ok(env, *DAILY_ARGS)
+        final = procs.run_ok(hub(RANDOM_REQUEST_SIZES[-1]), *DAILY_ARGS)
         assert final.json_line()["state"] == "Completed"
         resumed_once = _exactly_once(box, crashed)
     seconds = time.monotonic() - started
@@ -293,11 +313,15 @@ def test_daily_coordination_survives_sigkills_a_dispatch_crash_and_overlapping_r
     waited = [p for p in pair if any("waits for the store" in line for _, line in p.lines)]
     assert len(waited) == 1, [p.output()[-2000:] for p in pair]
     assert both_sent == 0, f"{both_sent} keys were sent by both dispatch runs"
+    # The killed run sent batches; the pair's single POSTs replayed some of those keys.
+    assert routes["POST /kecamatan/v1/handoff-batches"].get("200", 0) > 0, routes
+    assert routes["POST /kecamatan/v1/handoffs"].get("200", 0) > 0, routes
     # (The killed run had opened the data-request handoffs and queued the deliveries; it
     # was killed before escalating.)
     for counter in ("delivery_sent", "handoffs_delivered", "escalated"):
         assert sum(r.get(counter, 0) for r in runs) == one[counter], (counter, runs, one)
-    assert after_pair["sent"] == after_pair["receipts"] == one["delivery_sent"]
+    posted = one["delivery_sent"] - one.get("delivery_on_desk", 0)
+    assert after_pair["posted"] == after_pair["receipts"] == posted > 0
 
     want, got = ref.digests[0], procs.table_digests(crashed)
     assert not procs.diff_digests(want, got), procs.diff_digests(want, got)

@@ -51,11 +51,21 @@ KECAMATAN = [f"35.78.{i:02d}" for i in range(1, 13)]
 LONG_DIGITS = re.compile(r"(?<![0-9A-Fa-f])[0-9]{16,}(?![0-9A-Fa-f])")
 
 
-@pytest.fixture
+# Inbox request sizes: the default batches, and one POST per handoff (the old path).
+REQUEST_ROUTES = {"100": "POST /kecamatan/v1/handoff-batches", "1": "POST /kecamatan/v1/handoffs"}
+
+
+@pytest.fixture(params=sorted(REQUEST_ROUTES))
 def inbox(
-    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    prefect_api: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[httpx.Client, Engine]]:
-    """A fresh sandbox (faulty inbox, frozen clock) and a SQLite store the hub points at."""
+    """A fresh sandbox (faulty inbox, frozen clock) and a SQLite store the hub points at.
+
+    Deliveries go in batch requests (`CETTAR_INBOX_BATCH_SIZE` 100) or one POST each (1).
+    """
     url = f"sqlite:///{tmp_path / 'store.db'}"
     with (
         serve_in_thread(CONFIG) as root,
@@ -67,6 +77,7 @@ def inbox(
         monkeypatch.setenv("CETTAR_KECAMATAN_URL", f"{root}/kecamatan")
         monkeypatch.setenv("CETTAR_REGISTRY_URL", f"{root}/registry")
         monkeypatch.setenv("CETTAR_HTTP_BACKOFF_BASE_S", "0.01")
+        monkeypatch.setenv("CETTAR_INBOX_BATCH_SIZE", request.param)
         get_settings.cache_clear()
         get_engine.cache_clear()
         engine = make_engine(url)
@@ -164,6 +175,10 @@ def test_dispatch_delivers_applies_decisions_and_escalates(
 
     stats = admin.get("/_admin/inbox").json()
     assert stats["receipts"] == len(pairs) + len(never)
+    # Every delivery went the one way the setting chose.
+    requests = admin.get("/_admin/stats").json()["requests"]
+    size = get_settings().inbox_batch_size
+    assert [r for r in requests if r.startswith("POST /kecamatan")] == [REQUEST_ROUTES[str(size)]]
     assert stats["pairs_seen_more_than_once"] == 0 and stats["conflicts"] == 0
     with engine.connect() as conn:
         assert verify_audit(conn).ok

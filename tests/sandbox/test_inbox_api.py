@@ -305,3 +305,137 @@ def test_decisions_come_from_the_received_time(make_client: MakeClient) -> None:
     ack = read_agency(client, "kecamatan", "decisions")[0]
     # Received on a Friday: acknowledged on Monday.
     assert datetime.fromisoformat(ack["decided_at"]).date() == date(2026, 11, 9)
+
+
+# --- batches: many deliveries per request, each under its own key ---------------------------
+
+BATCH_URL = "/kecamatan/v1/handoff-batches"
+
+
+def post_batch(client: httpx.Client, items: list[tuple[str, dict[str, Any]]]) -> httpx.Response:
+    """POST (key, body) items as one batch."""
+    body = {"items": [{"idempotency_key": k, "body": b} for k, b in items]}
+    return client.post(BATCH_URL, json=body, headers=INBOX)
+
+
+def test_a_batch_answers_new_replayed_and_conflicting_items_in_order(
+    make_client: MakeClient,
+) -> None:
+    _, client = make_client(_config())
+    first = post(client, delivery(1), "k1").json()
+    answer = post_batch(
+        client,
+        [
+            ("k2", delivery(2)),  # new
+            ("k1", delivery(1)),  # sent singly before: replayed
+            ("k1", delivery(1, period="2026-Q3")),  # the key with another body
+            ("k3", delivery(3)),  # new
+            ("k2", delivery(2)),  # repeated within the batch: a replay of the first item
+        ],
+    )
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [(r["idempotency_key"], r["status"]) for r in results] == [
+        ("k2", 201),
+        ("k1", 200),
+        ("k1", 409),
+        ("k3", 201),
+        ("k2", 200),
+    ]
+    assert results[1]["receipt"] == first
+    assert results[2]["error"]["error"] == "idempotency_conflict" and "receipt" not in results[2]
+    assert results[4]["receipt"] == results[0]["receipt"]
+    assert results[3]["receipt"]["handoff_id"] == f"{3:032x}"
+    # Replaying the whole batch: every item answered with its first receipt, nothing new.
+    again = post_batch(client, [("k2", delivery(2)), ("k3", delivery(3))]).json()["results"]
+    assert [r["receipt"] for r in again] == [results[0]["receipt"], results[3]["receipt"]]
+    assert {r["status"] for r in again} == {200}
+    stats = inbox_stats(client)
+    assert stats["receipts"] == stats["pairs"] == 3
+    assert stats["per_key"] == {"k1": 2, "k2": 3, "k3": 2}
+    assert stats["conflicts"] == 1 and stats["pairs_seen_more_than_once"] == 0
+
+
+def test_a_handoff_sent_singly_and_in_a_batch_is_received_once(make_client: MakeClient) -> None:
+    _, client = make_client(_config())
+    # Single, then batch.
+    single = post(client, delivery(1), "a").json()
+    [batched] = post_batch(client, [("a", delivery(1))]).json()["results"]
+    assert (batched["status"], batched["receipt"]) == (200, single)
+    # Batch, then single.
+    [first] = post_batch(client, [("b", delivery(2))]).json()["results"]
+    later = post(client, delivery(2), "b")
+    assert first["status"] == 201 and later.status_code == 200
+    assert later.json() == first["receipt"]
+    # The same key with another body conflicts across the two routes as within one.
+    assert post(client, delivery(2, period="2026-Q1"), "a").status_code == 409
+    [clash] = post_batch(client, [("b", delivery(1))]).json()["results"]
+    assert clash["status"] == 409
+    stats = inbox_stats(client)
+    assert stats["receipts"] == stats["pairs"] == 2 and stats["replays"] == 2
+    assert stats["conflicts"] == 2 and stats["pairs_seen_more_than_once"] == 0
+
+
+def test_an_invalid_or_oversized_batch_is_refused_whole(make_client: MakeClient) -> None:
+    _, client = make_client(_config())
+    bad = post_batch(
+        client,
+        [("k1", delivery(1)), ("k2", delivery(2, office="kantor camat")), ("k3", delivery(3))],
+    )
+    assert bad.status_code == 422
+    assert [f["loc"] for f in bad.json()["fields"]] == [["body", "items", 1, "body", "office"]]
+    nik = post_batch(client, [("k4", delivery(4, nik="3507014101900001"))])
+    assert nik.status_code == 422 and "3507014101900001" not in nik.text
+    bad_key = post_batch(client, [("two words", delivery(5))])
+    assert bad_key.status_code == 422
+    assert bad_key.json()["fields"][0]["loc"] == ["body", "items", 0, "idempotency_key"]
+    assert post_batch(client, []).status_code == 422
+    too_many = post_batch(client, [(f"k{n}", delivery(n)) for n in range(501)])
+    assert too_many.status_code == 422
+    assert post_batch(client, [(f"k{n}", delivery(n)) for n in range(500)]).status_code == 200
+    not_json = client.post(BATCH_URL, content=b"[nope", headers=INBOX)
+    assert not_json.status_code == 422
+    stats = inbox_stats(client)
+    # Only the batch of 500 was recorded: nothing of a refused batch.
+    assert stats["receipts"] == 500 and stats["conflicts"] == 0
+    unauthorised = client.post(BATCH_URL, json={"items": [{"idempotency_key": "x", "body": {}}]})
+    assert unauthorised.status_code == 401
+
+
+def test_a_lost_answer_to_a_batch_then_the_same_batch_again_gives_the_same_receipts(
+    make_client: MakeClient,
+) -> None:
+    _, client = make_client(_config(faults=FaultConfig(drop_rate=1.0)))
+    items = [(f"k{n}", delivery(n)) for n in range(5)]
+    with pytest.raises(httpx.RemoteProtocolError):
+        post_batch(client, items)
+    stats = inbox_stats(client)
+    # The batch was recorded, its answer lost: every item counts one answer faulted.
+    assert stats["receipts"] == 5 and stats["faulted_after_commit"] == 5
+    client.put("/_admin/faults", params={"agency": "kecamatan"}, json={}, headers=ADMIN_AUTH)
+    results = post_batch(client, items).json()["results"]
+    assert [r["status"] for r in results] == [200] * 5
+    assert [r["receipt"]["receipt_id"] for r in results] == [f"RCP-{n:08d}" for n in range(1, 6)]
+    assert inbox_stats(client)["receipts"] == 5
+
+
+def test_faults_strike_a_batch_as_a_whole(make_client: MakeClient) -> None:
+    _, client = make_client(_config(faults=FaultConfig(error_rate=1.0)))
+    recorded = 0
+    for n in range(20):
+        response = post_batch(client, [(f"k{n}-{i}", delivery(10 * n + i)) for i in range(3)])
+        assert response.status_code in (500, 503)
+        now = inbox_stats(client)["receipts"]
+        # Before the write (nothing of the batch) or after it (all of it).
+        assert now - recorded in (0, 3)
+        recorded = now
+    assert 0 < recorded < 60
+    client.put(
+        "/_admin/faults",
+        params={"agency": "kecamatan"},
+        json={"rate_limit_rate": 1.0},
+        headers=ADMIN_AUTH,
+    )
+    limited = post_batch(client, [("x", delivery(99))])
+    assert limited.status_code == 429 and "retry-after" in limited.headers
+    assert inbox_stats(client)["receipts"] == recorded

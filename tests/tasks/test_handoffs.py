@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
 from integrations.agencies.client import AgencyClient
-from integrations.agencies.errors import Conflict, ServerError, Unprocessable
+from integrations.agencies.errors import AgencyError, Conflict, ServerError, Unprocessable
 from integrations.settings import Settings
 from integrations.store.audit import verify_audit
 from integrations.store.decisions import apply_decisions
@@ -113,6 +113,118 @@ def test_post_items_turns_every_failure_into_a_result() -> None:
     assert by_key["unbuildable"] == SendResult(
         "unbuildable", error="invalid body: office", permanent=True
     )
+
+
+class FakeBatchInbox(FakeInbox):
+    """A FakeInbox that also takes batches: each item as its single POST, or a whole failure."""
+
+    def __init__(
+        self,
+        fail: Mapping[str, Exception] | None = None,
+        fail_batch: Exception | None = None,
+    ) -> None:
+        super().__init__(fail)
+        self.fail_batch = fail_batch
+        self.batches: list[list[str]] = []
+
+    def post_batch(
+        self, collection: str, items: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[dict[str, Any] | AgencyError]:
+        assert collection == "handoff-batches"
+        self.batches.append([k for k, _ in items])
+        if self.fail_batch is not None:
+            raise self.fail_batch
+        out: list[dict[str, Any] | AgencyError] = []
+        for key, body in items:
+            try:
+                out.append(self.post_idempotent("handoffs", body, key))
+            except AgencyError as exc:
+                out.append(exc)
+        return out
+
+
+def test_batches_map_each_item_to_the_result_of_its_single_post() -> None:
+    inbox = FakeBatchInbox(
+        {
+            "conflict": Conflict("kecamatan", "POST", URL, 409, reason="batch item"),
+            "invalid": Unprocessable("kecamatan", "POST", URL, 422),
+            "down": ServerError("kecamatan", "POST", URL, 503),
+        }
+    )
+    keys = ["ok-1", "conflict", "unbuildable", "invalid", "down", "ok-2", "other", "ok-3"]
+    items = [
+        OutboxItem("unbuildable", None, "invalid body: office")
+        if k == "unbuildable"
+        else _item(k, "kecamatan:35.78.02" if k == "other" else "kecamatan:35.78.01")
+        for k in keys
+    ]
+
+    def receipt_of(item: OutboxItem, answer: Mapping[str, Any]) -> str:
+        if item.key == "other":
+            raise ValueError("the receipt names another handoff or office")
+        return tasks._delivery_receipt(item, answer)
+
+    results = tasks.post_batches(
+        inbox, "handoff-batches", "handoffs", items, receipt_of, size=3, workers=2
+    )
+    assert [r.key for r in results] == keys
+    by_key = {r.key: r for r in results}
+    # Seven buildable items in requests of 3: 3 + 3 + 1, never the unbuildable one.
+    assert sorted(len(b) for b in inbox.batches) == [1, 3, 3]
+    assert "unbuildable" not in {k for b in inbox.batches for k in b}
+    assert [by_key[k].receipt_id is not None for k in ("ok-1", "ok-2", "ok-3")] == [True] * 3
+    assert by_key["conflict"].permanent and "409" in by_key["conflict"].error
+    assert by_key["invalid"].permanent and "422" in by_key["invalid"].error
+    assert not by_key["down"].permanent and "503" in by_key["down"].error
+    assert not by_key["other"].permanent and "another handoff" in by_key["other"].error
+    assert by_key["unbuildable"] == SendResult(
+        "unbuildable", error="invalid body: office", permanent=True
+    )
+
+
+def test_a_batch_request_failing_whole_counts_for_each_item() -> None:
+    items = [_item(f"k{n}") for n in range(5)]
+    down = FakeBatchInbox(fail_batch=ServerError("kecamatan", "POST", URL, 503, attempts=6))
+    results = tasks.post_batches(
+        down, "handoff-batches", "handoffs", items, tasks._delivery_receipt, size=2
+    )
+    assert [r.key for r in results] == [i.key for i in items]
+    assert all(not r.permanent and "503 after 6 attempts" in r.error for r in results)
+    bug = FakeBatchInbox(fail_batch=RuntimeError(f"boom {NIK}"))
+    [result] = tasks.post_batches(
+        bug, "handoff-batches", "handoffs", items[:1], tasks._delivery_receipt, size=2
+    )
+    assert result.error.endswith("RuntimeError") and NIK not in result.error
+    # Refused as a whole (422): each item is posted on its own, so only the bad one fails.
+    refused = FakeBatchInbox(
+        {"k1": Unprocessable("kecamatan", "POST", URL, 422)},
+        fail_batch=Unprocessable("kecamatan", "POST", URL, 422),
+    )
+    results = tasks.post_batches(
+        refused, "handoff-batches", "handoffs", items, tasks._delivery_receipt, size=5
+    )
+    assert [r.permanent for r in results] == [False, True, False, False, False]
+    assert [r.receipt_id is not None for r in results] == [True, False, True, True, True]
+    assert refused.posts == {f"k{n}": 1 for n in range(5)}
+    with pytest.raises(ValueError, match="size"):
+        tasks.post_batches(
+            refused, "handoff-batches", "handoffs", items, tasks._delivery_receipt, size=0
+        )
+
+
+def test_send_batch_posts_batches_by_the_request_size_and_singly_at_1(store: Engine) -> None:
+    keys = _seed(store, 12)
+    inbox = FakeBatchInbox()
+    counts = send_batch(store, inbox, "deliveries", keys[:7], as_of=T0, request_size=3)
+    assert counts == {"sent": 7, "delivered": 7, "failed": 0, "retry": 0}
+    assert sorted(len(b) for b in inbox.batches) == [1, 3, 3]
+    # Size 1: the old path, one POST per handoff, no batch.
+    single = send_batch(store, inbox, "deliveries", keys[7:], as_of=T0, request_size=1)
+    assert single == {"sent": 5, "delivered": 5, "failed": 0, "retry": 0}
+    assert len(inbox.batches) == 3 and set(inbox.posts.values()) == {1}
+    # The store's default (CETTAR_INBOX_BATCH_SIZE, 100): the replayed batch changes nothing.
+    assert send_batch(store, inbox, "deliveries", keys, as_of=T0)["sent"] == 0
+    assert len(inbox.receipts) == 12
 
 
 def _findings(n: int) -> list[Finding]:
@@ -245,7 +357,9 @@ def _receiving(n: int) -> list[Finding]:
     ]
 
 
-def _drain(store: Engine, client: AgencyClient, runs: int = 5) -> Counter[str]:
+def _drain(
+    store: Engine, client: AgencyClient, runs: int = 5, request_size: int | None = None
+) -> Counter[str]:
     """Run the outbox until nothing is pending (as the daily dispatch would, run after run)."""
     total: Counter[str] = Counter()
     for _ in range(runs):
@@ -253,28 +367,49 @@ def _drain(store: Engine, client: AgencyClient, runs: int = 5) -> Counter[str]:
         if not batches:
             break
         for keys in batches:
-            total.update(send_batch(store, client, "deliveries", keys, as_of=T0, workers=4))
+            total.update(
+                send_batch(
+                    store,
+                    client,
+                    "deliveries",
+                    keys,
+                    as_of=T0,
+                    workers=4,
+                    request_size=request_size,
+                )
+            )
     return total
 
 
+@pytest.mark.parametrize(
+    ("request_size", "route"),
+    [(1, "POST /kecamatan/v1/handoffs"), (2, "POST /kecamatan/v1/handoff-batches")],
+)
 def test_every_handoff_reaches_the_inbox_exactly_once_under_faults(
-    store: Engine, inbox_app: tuple[FastAPI, httpx.Client]
+    store: Engine, inbox_app: tuple[FastAPI, httpx.Client], request_size: int, route: str
 ) -> None:
     app, admin = inbox_app
     with store.begin() as conn:
         create_handoffs(conn, _receiving(60), sender="checks", now=T0)
         assert queue_deliveries(conn, T0) == 120
     with _client(app) as client:
-        totals = _drain(store, client)
+        totals = _drain(store, client, request_size=request_size)
     stats = admin.get("/_admin/inbox").json()
     assert totals["sent"] == 120 and totals["delivered"] == 120 and totals["failed"] == 0
     assert stats["receipts"] == 120 and stats["pairs"] == 120
     assert stats["pairs_seen_more_than_once"] == 0 and stats["conflicts"] == 0
     # The faults really hit the writes, some after the inbox had stored the delivery: those
     # keys were sent again and answered with the first receipt.
-    posts = admin.get("/_admin/stats").json()["requests"]["POST /kecamatan/v1/handoffs"]
+    requests = admin.get("/_admin/stats").json()["requests"]
+    # Every delivery went the one way: one POST each, or batches of `request_size`.
+    assert [r for r in requests if "handoff" in r] == [route]
+    posts = requests[route]
     assert stats["faulted_after_commit"] > 0 and stats["replays"] > 0 and posts["200"] > 0
-    assert posts["201"] + stats["faulted_after_commit"] >= 120
+    if request_size == 1:
+        assert posts["201"] + stats["faulted_after_commit"] >= 120
+    else:
+        # Each answered batch (200) carried its items' receipts: at least the 60 batches.
+        assert posts["200"] * request_size + stats["faulted_after_commit"] >= 120
     assert (
         posts["429"] > 0 and posts["dropped"] > 0 and posts.get("500", 0) + posts.get("503", 0) > 0
     )
@@ -307,7 +442,8 @@ def test_a_crash_after_the_posts_does_not_make_an_office_see_a_handoff_twice(
     with _client(app) as client:
         keys = pending_deliveries_of(store)
         with pytest.raises(RuntimeError, match="killed"):
-            send_batch(store, client, "deliveries", keys, as_of=T0)
+            # In batch requests of 8 (the default size holds all 40 in one).
+            send_batch(store, client, "deliveries", keys, as_of=T0, request_size=8)
         before = admin.get("/_admin/inbox").json()
         assert before["receipts"] >= 35  # nearly all got through before the crash
         assert sorted(pending_deliveries_of(store)) == sorted(keys)

@@ -463,3 +463,142 @@ def test_update_proposals_are_idempotent() -> None:
             )
     assert first["proposal_id"] == "UP-1"
     assert _admin(app).get("/_admin/proposals").json()["received"] == 1
+
+
+# --- batches of keyed writes ------------------------------------------------------------------
+
+
+def _batch_answer(request: httpx.Request) -> httpx.Response:
+    """Each item of a batch request answered with a receipt naming its handoff."""
+    items = httpx.Response(200, content=request.content).json()["items"]
+    results = [
+        {
+            "idempotency_key": item["idempotency_key"],
+            "status": 201,
+            "receipt": {**RECEIPT, "handoff_id": item["body"]["handoff_id"]},
+        }
+        for item in items
+    ]
+    return httpx.Response(200, json={"results": results})
+
+
+class BatchInbox(Inbox):
+    """A scripted inbox whose answers past the script are per-item receipts."""
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.script:
+            return super().__call__(request)
+        self.requests.append(request)
+        return _batch_answer(request)
+
+
+def test_a_batch_is_sent_as_one_request_and_retried_whole_honouring_retry_after() -> None:
+    waits: list[float] = []
+    inbox = BatchInbox(
+        httpx.Response(503, json={"error": "unavailable"}),
+        httpx.ReadError("connection dropped after the request was sent"),
+        httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "slow_down"}),
+    )
+    transport = RetryingTransport(
+        httpx.MockTransport(inbox), policy=NO_WAIT, agency="kecamatan", sleep=waits.append
+    )
+    items = [(f"dlv-{n}", {**BODY, "handoff_id": f"{n:016x}"}) for n in range(3)]
+    with AgencyClient(
+        "kecamatan", "https://kecamatan.test/kecamatan", TOKEN, transport=transport
+    ) as client:
+        answers = client.post_batch("handoff-batches", items)
+    assert [a["handoff_id"] for a in answers if isinstance(a, dict)] == [
+        f"{n:016x}" for n in range(3)
+    ]
+    assert len(inbox.requests) == 4 and waits[-1] == 7.0
+    assert {r.url.path for r in inbox.requests} == {"/kecamatan/v1/handoff-batches"}
+    assert len({r.content for r in inbox.requests}) == 1
+    assert "idempotency-key" not in inbox.requests[0].headers
+    sent = httpx.Response(200, content=inbox.requests[0].content).json()
+    assert [i["idempotency_key"] for i in sent["items"]] == ["dlv-0", "dlv-1", "dlv-2"]
+    assert sent["items"][0]["body"]["due_date"] == "2026-12-04"
+
+
+def test_batch_items_refused_on_their_own_come_back_as_errors() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        results = [
+            {"idempotency_key": "a", "status": 200, "receipt": RECEIPT},
+            {"idempotency_key": "b", "status": 409, "error": {"error": "idempotency_conflict"}},
+            {
+                "idempotency_key": "c",
+                "status": 422,
+                "error": {
+                    "error": "validation_error",
+                    "fields": [{"loc": ["body", "office"], "msg": "3507014905840017", "type": "x"}],
+                },
+            },
+            {"idempotency_key": "d", "status": 503, "error": {"error": "unavailable"}},
+        ]
+        return httpx.Response(200, json={"results": results})
+
+    with _client("kecamatan", answer) as client:
+        a, b, c, d = client.post_batch("handoff-batches", [(k, BODY) for k in "abcd"])
+    assert a == RECEIPT
+    assert isinstance(b, Conflict) and b.code == "idempotency_conflict" and not b.retryable
+    assert isinstance(c, Unprocessable) and [f.loc for f in c.fields] == [["body", "office"]]
+    assert "3507014905840017" not in str(c) and isinstance(d, ServerError)
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [{"idempotency_key": "b", "status": 201, "receipt": RECEIPT}],  # another key
+        [],  # too few
+        [{"idempotency_key": "a", "status": 201, "receipt": RECEIPT}] * 2,  # too many
+        None,
+    ],
+)
+def test_a_batch_answer_that_does_not_match_the_items_is_a_contract_violation(
+    results: Any,
+) -> None:
+    body = {"results": results} if results is not None else ["no"]
+    with (
+        _client("kecamatan", lambda _: httpx.Response(200, json=body)) as client,
+        pytest.raises(ContractViolation, match="batch"),
+    ):
+        client.post_batch("handoff-batches", [("a", BODY)])
+
+
+def test_batches_are_checked_before_any_request() -> None:
+    inbox = BatchInbox()
+    with _client("kecamatan", inbox) as client:
+        with pytest.raises(ValueError, match="no batches"):
+            client.post_batch("handoffs", [("a", BODY)])
+        with pytest.raises(ValueError, match="1 to 500"):
+            client.post_batch("handoff-batches", [])
+        with pytest.raises(ValueError, match="1 to 500"):
+            client.post_batch("handoff-batches", [(f"k{n}", BODY) for n in range(501)])
+        with pytest.raises(ValueError, match="key"):
+            client.post_batch("handoff-batches", [("has space", BODY)])
+    with _client("registry", inbox) as client, pytest.raises(ValueError, match="no batches"):
+        client.post_batch("update-proposals", [("a", BODY)])
+    assert inbox.requests == []
+
+
+def test_batches_land_once_in_the_sandbox_inbox_under_faults() -> None:
+    inbox_faults = FaultConfig(
+        error_rate=0.2, rate_limit_rate=0.1, retry_after_s=0.0, drop_rate=0.1, seed=9
+    )
+    app = _sandbox(agency_faults={"kecamatan": inbox_faults})
+    receipts: dict[str, Any] = {}
+    with _sandbox_client(app, "kecamatan") as client:
+        for start in range(0, 60, 6):
+            items = [(f"dlv-{i:04d}", _delivery(i)) for i in range(start, start + 6)]
+            for (key, _), answer in zip(
+                items, client.post_batch("handoff-batches", items), strict=True
+            ):
+                assert isinstance(answer, dict)
+                receipts[key] = answer
+        # Sent again singly (say, with a batch size of 1 after a crash): the first receipts.
+        assert client.post_idempotent("handoffs", _delivery(7), "dlv-0007") == receipts["dlv-0007"]
+    inbox = _admin(app).get("/_admin/inbox").json()
+    assert inbox["receipts"] == inbox["pairs"] == 60
+    assert inbox["pairs_seen_more_than_once"] == 0
+    assert inbox["faulted_after_commit"] > 0 and inbox["replays"] > 0
+    assert len({r["receipt_id"] for r in receipts.values()}) == 60
+    assert all(r["handoff_id"] == f"{int(k[4:]):032x}" for k, r in receipts.items())
