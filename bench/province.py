@@ -51,7 +51,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sync_throughput import TreeSampler, cpu_of, free_port, wait_http  # noqa: E402
+from bench.sync_throughput import TreeSampler, cpu_of, start_services  # noqa: E402
 
 STEPS = ("full", "incremental", "daily")
 ADMIN_TOKEN = "sandbox-admin-token"  # the sandbox's public default
@@ -239,12 +239,6 @@ def daily_step_times(prefect_api: str, flow_run_url: str) -> dict[str, float]:
     return times
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[Any]:
-    """A background service, its output in a log file (read when something goes wrong)."""
-    handle = log.open("w")
-    return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
-
-
 def report(step: str, r: dict[str, Any]) -> str:
     records = r.get("records", 0)
     rate = records / r["seconds"] if r["seconds"] else 0.0
@@ -292,11 +286,8 @@ def main() -> None:
 
     import httpx
 
-    from deployments.prefect_server import server_command
-
     work = Path(args.work or tempfile.mkdtemp(prefix="cettar-province-"))
     work.mkdir(parents=True, exist_ok=True)
-    sandbox_port, prefect_port = free_port(), free_port()
     base_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     url = args.database_url or f"sqlite:///{work / 'store.db'}"
     procs: list[subprocess.Popen[Any]] = []
@@ -308,27 +299,11 @@ def main() -> None:
         "hub_env": args.hub_env,
     }
     try:
-        started = time.perf_counter()
-        sandbox_cmd = [
-            sys.executable, "-m", "deployments.cli", "sandbox", "--port", str(sandbox_port),
-            "--households", str(args.households), "--seed", str(args.seed),
-            "--page-cache", args.page_cache, "--prerender", str(args.page_limit),
-        ]  # fmt: skip
-        sandbox = start(sandbox_cmd, base_env, work / "sandbox.log")
-        procs.append(sandbox)
-        prefect_env = {
-            **base_env,
-            "PREFECT_HOME": str(work / "prefect"),
-            "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        }
-        prefect = start(server_command(prefect_port), prefect_env, work / "prefect.log")
-        procs.append(prefect)
-        wait_http(f"http://127.0.0.1:{sandbox_port}/openapi.json", sandbox, timeout=6 * 3600)
-        figures["prerender_s"] = round(time.perf_counter() - started, 1)
-        print(f"sandbox pages ready in {figures['prerender_s']:.1f} s ({args.page_cache})")
-        prefect_api = f"http://127.0.0.1:{prefect_port}/api"
-        wait_http(f"{prefect_api}/health", prefect, timeout=120)
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        sandbox, prefect, sandbox_url, prefect_api, seconds = start_services(
+            args.households, args.seed, args.page_cache, args.page_limit, work, base_env, procs
+        )
+        figures["prerender_s"] = round(seconds, 1)
+        print(f"sandbox pages ready in {seconds:.1f} s ({args.page_cache})")
         env = {
             **base_env,
             **{

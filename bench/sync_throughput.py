@@ -104,6 +104,47 @@ class TreeSampler(threading.Thread):
         self.join(timeout=5)
 
 
+def start_services(
+    households: int,
+    seed: int,
+    page_cache: str,
+    page_limit: int,
+    work: Path,
+    env: dict[str, str],
+    procs: list[subprocess.Popen[Any]],
+) -> tuple[subprocess.Popen[Any], subprocess.Popen[Any], str, str, float]:
+    """The sandbox (its pages pre-rendered into the cache first) and a Prefect server.
+
+    Both are added to `procs` as soon as they start (the caller stops them), their output
+    goes to log files in `work`. Returns both processes, the sandbox's root URL, the Prefect
+    API URL and the seconds until the sandbox's pages were ready.
+    """
+    from deployments.prefect_server import server_command
+
+    sandbox_port, prefect_port = free_port(), free_port()
+    started = time.perf_counter()
+    command = [
+        sys.executable, "-m", "deployments.cli", "sandbox", "--port", str(sandbox_port),
+        "--households", str(households), "--seed", str(seed),
+        "--page-cache", page_cache, "--prerender", str(page_limit),
+    ]  # fmt: skip
+    with (work / "sandbox.log").open("w") as log:
+        sandbox = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    procs.append(sandbox)
+    prefect_api = f"http://127.0.0.1:{prefect_port}/api"
+    prefect_env = {**env, "PREFECT_HOME": str(work / "prefect"), "PREFECT_UI_API_URL": prefect_api}
+    with (work / "prefect.log").open("w") as log:
+        prefect = subprocess.Popen(
+            server_command(prefect_port), env=prefect_env, stdout=log, stderr=subprocess.STDOUT
+        )
+    procs.append(prefect)
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    wait_http(f"{sandbox_url}/openapi.json", sandbox, timeout=6 * 3600)
+    seconds = time.perf_counter() - started
+    wait_http(f"{prefect_api}/health", prefect, timeout=120)
+    return sandbox, prefect, sandbox_url, prefect_api, seconds
+
+
 def run_client(
     mode: str, env: dict[str, str], args: argparse.Namespace, watched: dict[str, psutil.Process]
 ) -> dict[str, Any]:
@@ -272,62 +313,24 @@ def main() -> None:
         child_main(args)
         return
 
-    from deployments.prefect_server import server_command
-
     clients = [c for c in CLIENTS if c in args.clients.split(",")]
     work = Path(tempfile.mkdtemp(prefix="cettar-bench-"))
-    sandbox_port, prefect_port = free_port(), free_port()
     base_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[Any]] = []
     created: list[str] = []
     results: dict[str, dict[str, Any]] = {}
     try:
         urls, created = database_urls(args.database_url, work)
-        started = time.perf_counter()
-        sandbox = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "deployments.cli",
-                "sandbox",
-                "--port",
-                str(sandbox_port),
-                "--households",
-                str(args.households),
-                "--seed",
-                str(args.seed),
-                "--page-cache",
-                args.page_cache,
-                "--prerender",
-                str(args.page_limit),
-            ],
-            env=base_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
+        sandbox, prefect, sandbox_url, prefect_api, seconds = start_services(
+            args.households, args.seed, args.page_cache, args.page_limit, work, base_env, procs
         )
-        procs.append(sandbox)
-        prefect_env = {
-            **base_env,
-            "PREFECT_HOME": str(work / "prefect"),
-            "PREFECT_UI_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        }
-        prefect = subprocess.Popen(
-            server_command(prefect_port),
-            env=prefect_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(prefect)
-        wait_http(f"http://127.0.0.1:{sandbox_port}/openapi.json", sandbox, timeout=1800)
-        print(f"sandbox pages ready in {time.perf_counter() - started:.1f} s ({args.page_cache})")
-        wait_http(f"http://127.0.0.1:{prefect_port}/api/health", prefect, timeout=120)
+        print(f"sandbox pages ready in {seconds:.1f} s ({args.page_cache})")
         env = {
             **base_env,
-            "CETTAR_REGISTRY_URL": f"http://127.0.0.1:{sandbox_port}/registry",
+            "CETTAR_REGISTRY_URL": f"{sandbox_url}/registry",
             "CETTAR_DATA_DIR": str(work),
             "CETTAR_PAGE_LIMIT": str(args.page_limit),
-            "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+            "PREFECT_API_URL": prefect_api,
         }
         watched = {
             "sandbox": psutil.Process(sandbox.pid),

@@ -23,7 +23,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
@@ -311,7 +312,9 @@ def _rows_of(
     return out
 
 
-def _read_xlsx(template: Template, content: bytes) -> list[SheetRow]:
+@contextmanager
+def _data_sheet(content: bytes) -> Iterator[Any]:
+    """The data sheet of an XLSX (the template's, else the first), closed afterwards."""
     from openpyxl import load_workbook
 
     try:
@@ -321,14 +324,18 @@ def _read_xlsx(template: Template, content: bytes) -> list[SheetRow]:
             f"bukan berkas XLSX yang bisa dibaca ({type(exc).__name__})"
         ) from None
     try:
-        ws = wb[DATA_SHEET] if DATA_SHEET in wb.sheetnames else wb.worksheets[0]
+        yield wb[DATA_SHEET] if DATA_SHEET in wb.sheetnames else wb.worksheets[0]
+    finally:
+        wb.close()
+
+
+def _read_xlsx(template: Template, content: bytes) -> list[SheetRow]:
+    with _data_sheet(content) as ws:
         rows = ws.iter_rows(values_only=True)
         header = next(rows, None)
         if header is None:
             raise IntakeFileError("lembar data kosong: baris pertama harus judul kolom")
         return _rows_of(template, header, enumerate(rows, start=2))
-    finally:
-        wb.close()
 
 
 def _read_csv(template: Template, content: bytes) -> list[SheetRow]:
@@ -361,19 +368,8 @@ def _header_row(filename: str, content: bytes) -> list[object]:
         return list(next(csv.reader([first], delimiter=max(",;\t", key=first.count)), []))
     if suffix != "xlsx":
         raise IntakeFileError("hanya berkas .xlsx atau .csv yang diterima")
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not XLSX
-        raise IntakeFileError(
-            f"bukan berkas XLSX yang bisa dibaca ({type(exc).__name__})"
-        ) from None
-    try:
-        ws = wb[DATA_SHEET] if DATA_SHEET in wb.sheetnames else wb.worksheets[0]
+    with _data_sheet(content) as ws:
         return list(next(ws.iter_rows(max_row=1, values_only=True), ()))
-    finally:
-        wb.close()
 
 
 def detect_source(filename: str, content: bytes) -> str:
