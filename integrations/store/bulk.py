@@ -251,7 +251,7 @@ def _sqlite_executemany(conn: Connection, stmt: Any, rows: list[Mapping[str, Any
 
     SQLAlchemy cannot cache ON CONFLICT statements (they carry no cache key), and compiling
     one costs more than writing a page, so the construct is compiled once here and its
-    parameters are converted with the column types' own bind processors.
+    parameters are converted with the column types' bind processors (`_sqlite_bind_processor`).
     """
     columns = tuple(rows[0])
     cache_key = (id(stmt), columns)
