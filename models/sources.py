@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 
 from models import source_rows, tables
 from models.contracts import desa, kecamatan, pertanian, pkh, puskesmas, registry, statistik
+from models.contracts.common import RawPage, decode_json
 from models.prepared import PreparedPage
 from models.validation import Reason, validate_batch
 
@@ -35,6 +36,7 @@ __all__ = [
     "WriteRule",
     "collections_of",
     "prepare_page",
+    "prepare_page_body",
     "source_spec",
     "sources_of",
 ]
@@ -216,3 +218,12 @@ def prepare_page(source: str, records: Sequence[Any], key: bytes, now: datetime)
     for record in batch.valid:
         build(record, key, now, page)
     return page
+
+
+def prepare_page_body(source: str, body: bytes, key: bytes, now: datetime) -> PreparedPage:
+    """`prepare_page` of a page's body as served (decoded here: in a worker process).
+
+    The caller has decoded and accepted the same bytes (`RawPage`), so its records and
+    these are equal.
+    """
+    return prepare_page(source, RawPage.model_validate(decode_json(body)).data, key, now)

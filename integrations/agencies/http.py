@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import logging
 import random
 import socket
@@ -46,7 +45,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-import pydantic_core
 from pydantic import ValidationError
 
 from integrations.agencies.errors import (
@@ -65,7 +63,7 @@ from integrations.agencies.errors import (
     sanitise_url,
 )
 from integrations.settings import Settings, get_settings
-from models.contracts.common import ErrorBody
+from models.contracts.common import ErrorBody, decode_json
 
 __all__ = [
     "ATTEMPTS_EXTENSION",
@@ -166,19 +164,6 @@ class RetryPolicy:
         if asked is not None:
             return min(asked, self.retry_after_max_s)
         return self.backoff(attempt, rng)
-
-
-def _decode_json(content: bytes) -> Any:
-    """Parse a JSON body; one with lone surrogate escapes ("\\ud800") too.
-
-    The fast parser refuses a lone surrogate anywhere in the body, which would fail the
-    whole page on every rerun; the standard parser keeps it in the string, so the record
-    that holds it is quarantined by validation (`string_unicode`) and its page goes on.
-    """
-    try:
-        return pydantic_core.from_json(content)
-    except ValueError:
-        return json.loads(content)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -404,7 +389,7 @@ class RetryingTransport(httpx.BaseTransport):
             raise
         if _expects_json(request, response) and content:
             try:
-                response.extensions[JSON_EXTENSION] = _decode_json(content)
+                response.extensions[JSON_EXTENSION] = decode_json(content)
             except ValueError as exc:
                 response.close()
                 raise _UndecodableBody from exc

@@ -25,7 +25,7 @@ from integrations.store.tables import table_of
 from integrations.sync.prefetch import prefetch
 from integrations.sync.workers import ordered_map, tune_collector_for_bulk
 from models.prepared import PreparedPage
-from models.sources import SourceSpec, prepare_page, source_spec
+from models.sources import SourceSpec, prepare_page, prepare_page_body, source_spec
 from models.validation import Rejection, conflict_rejection
 
 __all__ = ["ALL", "PageWriter", "stream_source", "sync_source"]
@@ -94,14 +94,16 @@ def stream_source(
         for state, page in prefetch(_pages(client, spec.collection, plans, limit)):
             read_at = datetime.now(UTC)
             # The records and their reading time stay with the page: a record contradicting
-            # a stored one of the same id and version is only found at write time.
+            # a stored one of the same id and version is only found at write time. A worker
+            # process gets the body as served and decodes it itself.
             yield (
                 (state, page.next_cursor, page.records, read_at),
-                (spec.name, page.records, key, read_at),
+                (spec.name, page.body if processes > 0 else page.records, key, read_at),
             )
 
     counts = PageCounts()
-    results = ordered_map(prepare_page, jobs(), processes=processes)
+    prepare = prepare_page_body if processes > 0 else prepare_page
+    results = ordered_map(prepare, jobs(), processes=processes)
     # Pages are committed in groups of about `group_records` records: each group's rows and
     # the cursors of its pages commit together, so a crash resumes after the last group, and
     # indexes on random tokens are written once per group instead of once per page.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Generic, TypeVar
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.plausibility import Code, FreeText, StrictInt
@@ -19,6 +21,19 @@ class Page(BaseModel, Generic[T]):
     data: list[T]
     # Stored as the partition's cursor: no control character may reach the store.
     next_cursor: Code | None = None
+
+
+def decode_json(content: bytes) -> Any:
+    """Parse a JSON body; one with lone surrogate escapes ("\\ud800") too.
+
+    The fast parser refuses a lone surrogate anywhere in the body, which would fail the
+    whole page on every rerun; the standard parser keeps it in the string, so the record
+    that holds it is quarantined by validation (`string_unicode`) and its page goes on.
+    """
+    try:
+        return pydantic_core.from_json(content)
+    except ValueError:
+        return json.loads(content)
 
 
 class RawPage(BaseModel):

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from models.identity import id_token, make_nik, make_no_kk
-from models.sources import CATALOGUE, SOURCES, WriteRule, prepare_page, source_spec
+from models.sources import (
+    CATALOGUE,
+    SOURCES,
+    WriteRule,
+    prepare_page,
+    prepare_page_body,
+    source_spec,
+)
 from tests.factories import household, member, recipient
 
 KEY = b"test-pii-key"
@@ -345,6 +352,20 @@ def test_prepared_pages_cross_process_boundaries() -> None:
     page = prepare_page("pkh.reports", [report(), report(id="X", nik="123")], KEY, NOW)
     again = pickle.loads(pickle.dumps(page))
     assert again.rows == page.rows and again.rejected == page.rejected
+
+
+def test_a_page_body_is_prepared_as_its_decoded_records() -> None:
+    # What a worker process receives: the body as served, a lone surrogate and a record that
+    # is not an object included; it must come out as the records the parent decoded.
+    records: list[Any] = [report(), report(id="RPT-2", note="rumah kosong")]
+    records += [report(id="X", nik="123"), "not an object", report(id="S", note="a\ud800")]
+    body = json.dumps({"data": records, "next_cursor": None}).encode()
+    from_body = prepare_page_body("pkh.reports", body, KEY, NOW)
+    direct = prepare_page("pkh.reports", records, KEY, NOW)
+    assert from_body.rows == direct.rows and len(direct.rows) == 2
+    assert from_body.rejected == direct.rejected and len(direct.rejected) == 3
+    assert from_body.warnings == direct.warnings
+    assert pickle.loads(pickle.dumps(prepare_page_body)) is prepare_page_body
 
 
 # --- registry households and recipients ------------------------------------------------------

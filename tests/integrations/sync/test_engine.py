@@ -93,10 +93,16 @@ def _quarantined(store: Engine) -> list[tuple[str, int]]:
         )
 
 
-def test_partitioned_source_syncs_per_kecamatan_then_incrementally(store: Engine) -> None:
+# With a worker process, pages cross to it as the bodies served and are decoded there.
+@pytest.mark.parametrize("processes", [0, 1])
+def test_partitioned_source_syncs_per_kecamatan_then_incrementally(
+    store: Engine, processes: int
+) -> None:
     fake = FakeAgency(_blt_records())
     with _client("desa", fake) as client:
-        counts = sync_source(store, client, "desa.blt-recipients", KECAMATAN, limit=3, key=KEY)
+        counts = sync_source(
+            store, client, "desa.blt-recipients", KECAMATAN, limit=3, key=KEY, processes=processes
+        )
     assert (counts.fetched, counts.upserted, counts.quarantined) == (10, 9, 1)
     assert counts.reasons == {"desa_code:region_code_unknown": 1}
     assert counts.pages == 3 + 1  # 7 records in pages of 3, then 3 records
@@ -113,7 +119,9 @@ def test_partitioned_source_syncs_per_kecamatan_then_incrementally(store: Engine
     fake.requests.clear()
     fake.records.append(blt(id="B2-new", desa_code="35.07.02.2001", updated_at=_at(40)))
     with _client("desa", fake) as client:
-        again = sync_source(store, client, "desa.blt-recipients", KECAMATAN, limit=3, key=KEY)
+        again = sync_source(
+            store, client, "desa.blt-recipients", KECAMATAN, limit=3, key=KEY, processes=processes
+        )
     assert (again.fetched, again.upserted, again.unchanged, again.quarantined) == (4, 1, 2, 1)
     assert all("updated_since" in r.url.params for r in fake.requests)
     assert _quarantined(store) == [("B1-bad", 2)]
