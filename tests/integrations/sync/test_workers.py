@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import operator
+import sys
 
 import pytest
 
@@ -41,3 +42,16 @@ def test_worker_processes_tune_their_collector_too() -> None:
     [(_, (threshold, frozen))] = list(ordered_map(_collector_state, [("w", (0,))], processes=1))
     assert threshold == (10_000, 50, 50)
     assert frozen > 0
+
+
+def _parent_main_file(_: int) -> str | None:
+    # A spawned child imports the parent's main module as `__mp_main__` (otherwise an alias
+    # of its own `-c` main, which has no file).
+    return getattr(sys.modules["__mp_main__"], "__file__", None)
+
+
+def test_worker_processes_do_not_import_the_parent_s_main_module() -> None:
+    # The parent here is pytest's script; for `cettar` it is the whole command line.
+    assert getattr(sys.modules["__main__"], "__file__", None)
+    [(_, main)] = list(ordered_map(_parent_main_file, [("w", (0,))], processes=1))
+    assert main is None
