@@ -29,6 +29,8 @@ line is one JSON object.
     .venv/bin/python bench/province.py --households 6500000
     .venv/bin/python bench/province.py --households 200000 --steps full,incremental
     .venv/bin/python bench/province.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/province.py --households 1000000 --steps full,incremental \
+        --py-spy incremental=/tmp/incremental.pyspy
 """
 
 from __future__ import annotations
@@ -58,14 +60,20 @@ ADMIN_TOKEN = "sandbox-admin-token"  # the sandbox's public default
 
 
 def cettar(
-    args: list[str], env: dict[str, str], watched: dict[str, psutil.Process]
+    args: list[str],
+    env: dict[str, str],
+    watched: dict[str, psutil.Process],
+    py_spy: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run one `cettar … --json` command; its JSON summary plus wall, CPU and peak RSS."""
+    """Run one `cettar … --json` command; its JSON summary plus wall, CPU and peak RSS.
+
+    `py_spy` is a py-spy command line to run it under (`record … --`), for a profile.
+    """
     before = {name: cpu_of(p) for name, p in watched.items()}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deployments.cli", *args, "--json"],
+        [*(py_spy or []), sys.executable, "-m", "deployments.cli", *args, "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -281,8 +289,19 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a setting for the hub's commands, e.g. CETTAR_SYNC_WORKERS=2 (repeatable)",
     )
+    parser.add_argument(
+        "--py-spy",
+        metavar="STEP=FILE",
+        action="append",
+        default=[],
+        help="profile a step's command with py-spy into FILE (raw; bench/pyspy_top.py reads it)",
+    )
+    parser.add_argument("--py-spy-bin", default=str(Path(sys.executable).parent / "py-spy"))
     args = parser.parse_args()
     steps = [s for s in STEPS if s in args.steps.split(",")]
+    profiles = dict(item.split("=", 1) for item in args.py_spy)
+    if set(profiles) - set(STEPS):
+        parser.error(f"--py-spy takes STEP=FILE with a step of {', '.join(STEPS)}")
 
     import httpx
 
@@ -353,7 +372,13 @@ def main() -> None:
                     sandbox_url, kecamatan, work / "intake"
                 )
             command = ["run", "daily"] if step == "daily" else ["sync", "registry"]
-            r = cettar(command, env, watched)
+            spy = None
+            if step in profiles:
+                # A profiled step measures where the time goes: the sampler slows it a little.
+                spy = [args.py_spy_bin, "record", "--subprocesses", "--rate", "200"]
+                spy += ["--format", "raw", "--output", profiles[step], "--"]
+            r = cettar(command, env, watched, spy)
+            r["profiled"] = spy is not None
             summary = r.get("summary") or {}
             if step == "daily":
                 r["records"] = sum(fetched(v) for v in summary.values() if isinstance(v, dict))
@@ -408,6 +433,7 @@ def main() -> None:
             "sandbox_cpu_s": round(r["sandbox_cpu_s"], 1),
             "prefect_server_cpu_s": round(r["prefect_server_cpu_s"], 1),
             "store_mb": round(r["store_mb"], 1),
+            "profiled": r["profiled"],
             **{
                 k: r[k]
                 for k in (
