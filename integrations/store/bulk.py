@@ -392,5 +392,7 @@ def stored_rows(
     for start in range(0, len(values), _READ_CHUNK):
         part = list(values[start : start + _READ_CHUNK])
         result = conn.execute(select(*selected).where(table.c[column].in_(part)))
-        out.extend(dict(row._mapping) for row in result)
+        # Keys zipped on the plain tuples: a row's mapping view costs more than its values.
+        keys = tuple(result.keys())
+        out.extend(dict(zip(keys, row, strict=True)) for row in result.tuples())
     return out
