@@ -79,15 +79,13 @@ def delivery_key(handoff_id: str, office: str) -> str:
 def queue_deliveries(conn: Connection, now: datetime, scope: RegionScope = WHOLE_PROVINCE) -> int:
     """Queue one pending delivery per handoff of the scope not yet sent to its current office."""
     at = to_utc(now)
-    waiting = sorted(s.value for s in (HandoffState.OPEN, HandoffState.ESCALATED))
-    already = (
-        select(DELIVERY.c.key)
-        .where(DELIVERY.c.handoff_id == HANDOFF.c.id, DELIVERY.c.office == HANDOFF.c.office)
-        .exists()
-    )
-    base = select(HANDOFF.c.id, HANDOFF.c.office).where(
-        HANDOFF.c.state.in_(waiting), ~already, handoff_in_scope(scope)
-    )
+    waiting = {s.value for s in (HandoffState.OPEN, HandoffState.ESCALATED)}
+    # Pages walk the handoffs' key with no other condition, and the state is read off each
+    # page: with `state IN (...)` in the query, SQLite searched the state index and sorted
+    # all that was left of it for every page of 1,000 (711,000 deliveries took 757 s). A
+    # delivery already queued for the handoff's current office has the same key, which
+    # the insert skips.
+    base = select(HANDOFF.c.id, HANDOFF.c.office, HANDOFF.c.state).where(handoff_in_scope(scope))
     queued = 0
     for rows in keyset_pages(conn, base, HANDOFF.c.id):
         queued += insert_new(
@@ -106,6 +104,7 @@ def queue_deliveries(conn: Connection, now: datetime, scope: RegionScope = WHOLE
                     "sent_at": None,
                 }
                 for r in rows
+                if r.state in waiting
             ],
             key=("key",),
         )
