@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, literal, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, literal, select
 
 from integrations.store.audit import ChainWriter
 from integrations.store.common import (
@@ -412,9 +412,14 @@ def overdue_pages(
 ) -> Iterator[list[Any]]:
     """Pages of the scope's kecamatan and desa handoffs that are overdue and escalatable."""
     cal = calendar or default_calendar()
-    escalatable = sorted(s.value for s in ESCALATABLE_STATES)
-    # A superset in SQL (due before today, a regional office below the kabupaten); the
-    # working-day rule, which moves a due date that fell on a day off, decides in Python.
+    escalatable = {s.value for s in ESCALATABLE_STATES}
+    today = local_date(now)
+    # Pages walk the handoffs' key with no other condition (as `queue_deliveries` does): with
+    # the state and due date in the query, SQLite searched their index and sorted what was
+    # left of it for every page, a cost growing with the square of the overdue handoffs.
+    # Each page keeps the candidates (due before today, a regional office below the
+    # kabupaten); the working-day rule, which moves a due date that fell on a day off,
+    # decides among them.
     base = select(
         HANDOFF.c.id,
         HANDOFF.c.state,
@@ -424,14 +429,16 @@ def overdue_pages(
         HANDOFF.c.subject_token,
         HANDOFF.c.period,
         HANDOFF.c.evidence,
-    ).where(
-        HANDOFF.c.state.in_(escalatable),
-        HANDOFF.c.due_date < local_date(now),
-        or_(HANDOFF.c.office.like("kecamatan:%"), HANDOFF.c.office.like("desa:%")),
-        handoff_in_scope(scope),
-    )
+    ).where(handoff_in_scope(scope))
     for rows in keyset_pages(conn, base, HANDOFF.c.id):
-        yield [row for row in rows if needs_escalation(row.state, row.due_date, now, cal)]
+        yield [
+            row
+            for row in rows
+            if row.state in escalatable
+            and row.due_date < today
+            and row.office.startswith(("kecamatan:", "desa:"))
+            and needs_escalation(row.state, row.due_date, now, cal)
+        ]
 
 
 # Urgent kinds whose escalation from a kecamatan is copied to the kecamatan's Forkopimcam,
