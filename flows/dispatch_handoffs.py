@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -42,6 +42,8 @@ INBOX = "kecamatan"
 # Outbox batches delivered at once; each posts a few requests at a time itself (to the inbox,
 # `CETTAR_INBOX_BATCH_SIZE` deliveries per request).
 _PARALLEL_BATCHES = 2
+# Batches submitted and not yet counted, at most.
+_BATCHES_AHEAD = 4 * _PARALLEL_BATCHES
 
 
 class DispatchIncomplete(RuntimeError):
@@ -63,13 +65,9 @@ def _drain(
     batches = plan_outbox_batches(outbox, scope=scope)
     if not batches:
         return
-    pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
-    with pool as runner:
-        futures: list[PrefectFuture[Any]] = [
-            runner.submit(task, {"keys": batch, "as_of": as_of}) for batch in batches
-        ]
-        wait(futures)
-    for future in futures:
+
+    def count(future: PrefectFuture[Any]) -> None:
+        future.wait()
         state = future.state
         if state.is_completed():
             counts = future.result()
@@ -82,6 +80,19 @@ def _drain(
                 run["delivery_on_desk"] += counts.get("desk", 0)
         else:
             failed.append(f"{outbox} batch: {failed_message(state, 200)}")
+
+    pool: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=_PARALLEL_BATCHES)
+    # A few batches submitted ahead of those running, each counted and let go once done:
+    # the province's 3,500 batches (200 keys each) submitted at once held every task run's
+    # future, state and keys in memory until the last.
+    in_flight: deque[PrefectFuture[Any]] = deque()
+    with pool as runner:
+        for batch in batches:
+            in_flight.append(runner.submit(task, {"keys": batch, "as_of": as_of}))
+            if len(in_flight) >= _BATCHES_AHEAD:
+                count(in_flight.popleft())
+        while in_flight:
+            count(in_flight.popleft())
 
 
 def summarise(run: Counter[str], offices: list[dict[str, Any]]) -> dict[str, Any]:

@@ -193,3 +193,23 @@ def test_dispatch_delivers_applies_decisions_and_escalates(
     assert {row["office"] for row in offices} >= {"kabupaten:35.78", "kecamatan:35.78.01"}
     assert {r["office"]: r["pending"] for r in offices}["kabupaten:35.78"] == 0
     assert not LONG_DIGITS.search(report) and not LONG_DIGITS.search(str(offices))
+
+
+def test_many_batches_are_sent_a_few_ahead_and_all_counted(
+    inbox: tuple[httpx.Client, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.dispatch_handoffs as dispatch
+    from tasks.handoffs import outbox_batches
+
+    _admin, engine = inbox
+    pairs = _seed(engine)
+    # One delivery per batch: three times as many batches as are ever submitted ahead.
+    monkeypatch.setattr(
+        dispatch,
+        "plan_outbox_batches",
+        lambda which, scope: outbox_batches(get_engine(), which, 1, scope),
+    )
+    assert len(pairs) >= 3 * dispatch._BATCHES_AHEAD
+    run = _run(ORIGIN + timedelta(hours=2))["run"]
+    assert run["delivery_sent"] == run["handoffs_delivered"] == len(pairs)
+    assert {s for s, _ in _states(engine).values()} == {"delivered"}
