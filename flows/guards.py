@@ -35,7 +35,7 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.context import MissingContextError
-from prefect.exceptions import PrefectHTTPStatusError
+from prefect.exceptions import ObjectAlreadyExists, PrefectHTTPStatusError
 from prefect.logging import get_logger
 from prefect.runtime import flow_run
 from sqlalchemy.engine import make_url
@@ -177,6 +177,16 @@ def _release_dead_holders(client: SyncPrefectClient, names: list[str], done: set
     return freed
 
 
+def _ensure_one_slot(client: SyncPrefectClient, name: str) -> None:
+    """Create the guard's limit on first use, or put it back to one slot if someone changed it."""
+    try:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    except ObjectAlreadyExists:
+        # Prefect's upsert reads, then creates: a run started at the same instant created it
+        # between the two. The second upsert finds it.
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+
+
 def _try_take(
     client: SyncPrefectClient,
     names: list[str],
@@ -208,8 +218,7 @@ def store_guard(parts: Iterable[str], *, what: str) -> Iterator[None]:
     holder = ConcurrencyLeaseHolder(type="flow_run", id=UUID(run_id)) if run_id else None
     with get_client(sync_client=True) as client:
         for name in names:
-            # One slot each; created on first use, and put back to one if someone changed it.
-            client.upsert_global_concurrency_limit_by_name(name, 1)
+            _ensure_one_slot(client, name)
         waited_since = time.monotonic()
         said = False
         released: set[str] = set()

@@ -122,6 +122,46 @@ def test_each_store_has_its_own_guards(
         guard_name("household")
 
 
+def test_a_guard_created_by_another_run_at_the_same_instant_is_taken_all_the_same(
+    guarded_store: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prefect's upsert reads the limit, then creates it. Two runs started together both
+    # read "not found": the second create is refused. Replayed here on the real server by
+    # creating the limit between this run's read and its create.
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    name = guard_name("registry")
+    real_read = SyncPrefectClient.read_global_concurrency_limit_by_name
+    raced: list[str] = []
+
+    def read_then_lose_the_race(self: SyncPrefectClient, wanted: str) -> Any:
+        if wanted == name and not raced:
+            raced.append(wanted)
+            with get_client(sync_client=True) as other:
+                other.create_global_concurrency_limit(
+                    GlobalConcurrencyLimitCreate(name=name, limit=1)
+                )
+            raise ObjectNotFound(http_exc=Exception("not yet"))
+        return real_read(self, wanted)
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            pass
+    monkeypatch.setattr(
+        SyncPrefectClient, "read_global_concurrency_limit_by_name", read_then_lose_the_race
+    )
+    log: list[tuple[str, str, float]] = []
+    _hold("registry", 0.0, log, "second starter")
+    assert raced == [name]
+    assert [what for _, what, _ in log] == ["in", "out"]
+    with get_client(sync_client=True) as client:
+        assert real_read(client, name).limit == 1
+
+
 @pytest.mark.slow
 def test_a_holder_killed_with_sigkill_does_not_block_the_next_writer(
     guarded_store: dict[str, str],
