@@ -8,6 +8,7 @@ SIGKILL does not keep the next writer waiting for its lease to run out.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -146,11 +147,8 @@ def test_a_guard_created_by_another_run_at_the_same_instant_is_taken_all_the_sam
             raise ObjectNotFound(http_exc=Exception("not yet"))
         return real_read(self, wanted)
 
-    with get_client(sync_client=True) as client:
-        try:
-            client.delete_global_concurrency_limit_by_name(name)
-        except ObjectNotFound:
-            pass
+    with get_client(sync_client=True) as client, contextlib.suppress(ObjectNotFound):
+        client.delete_global_concurrency_limit_by_name(name)
     monkeypatch.setattr(
         SyncPrefectClient, "read_global_concurrency_limit_by_name", read_then_lose_the_race
     )
