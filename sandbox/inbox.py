@@ -19,7 +19,6 @@ fixed-width, so `Position(ms, seq, n)` is that order.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import threading
 from collections import Counter, defaultdict
@@ -115,6 +114,10 @@ class _Decision:
     kecamatan: str | None
 
 
+def _position(decision: _Decision) -> Position:
+    return decision.entry.position
+
+
 class Inbox:
     """Deliveries received, their receipts and the decisions they lead to."""
 
@@ -131,8 +134,11 @@ class Inbox:
         self.calendar = calendar if calendar is not None else default_calendar()
         self.log = IdempotencyLog()
         self._lock = threading.Lock()
+        # Appended as scheduled and sorted when next read: inserting each decision in its
+        # place moved the whole list behind it, a cost growing with the square of the
+        # deliveries (an inbox holding a province's handoffs spent most of its CPU there).
         self._decisions: list[_Decision] = []
-        self._keys: list[Position] = []
+        self._sorted = True
         self._decision = Salted(seed, _S_DECISION)
         self._officer = Salted(seed, _S_OFFICER)
         # Pages serve the visible decisions only: the default of `decisions`.
@@ -212,10 +218,8 @@ class Inbox:
                 entry = KeyedEntry(Position(epoch_ms(updated), seq, n), SourceRecord(record))
                 made.append(_Decision(entry, kecamatan))
         with self._lock:
-            for item in made:
-                at = bisect.bisect(self._keys, item.entry.position)
-                self._keys.insert(at, item.entry.position)
-                self._decisions.insert(at, item)
+            self._decisions.extend(made)
+            self._sorted = False
 
     def decisions(
         self, kecamatan: str | None = None, visible_only: bool = True
@@ -224,6 +228,10 @@ class Inbox:
         # Rounded down: a decision stamped later in the current millisecond is not due yet.
         limit = (self.clock.now() - _UNIX) // _MS
         with self._lock:
+            if not self._sorted:
+                # Stable and run-aware: a sorted list with a new tail sorts in about linear time.
+                self._decisions.sort(key=_position)
+                self._sorted = True
             items = list(self._decisions)
         return [
             d.entry
@@ -273,4 +281,4 @@ class Inbox:
         self.log.reset()
         with self._lock:
             self._decisions.clear()
-            self._keys.clear()
+            self._sorted = True
