@@ -97,6 +97,7 @@ def cettar(
         cpu_s=(after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime),
         peak_rss_mb=sampler.peak / 2**20,
         processes=sampler.most_processes,
+        sampler=sampler,
     )
     for name, p in watched.items():
         result[f"{name}_cpu_s"] = cpu_of(p) - before[name]
@@ -218,19 +219,29 @@ def drop_spreadsheets(sandbox_url: str, kecamatan: list[str], root: Path) -> int
     return sum(len(r) for r in by_desa.values())
 
 
-def daily_step_times(prefect_api: str, flow_run_url: str) -> dict[str, float]:
-    """Each step of a daily run and its seconds, from the run's task runs in the Prefect API."""
+def daily_step_times(
+    prefect_api: str, flow_run_url: str
+) -> tuple[dict[str, float], dict[str, list[tuple[float, float]]]]:
+    """Each step of a daily run: its seconds, and its (start, end) times in epoch seconds.
+
+    Read from the run's task runs in the Prefect API.
+    """
     import httpx
 
     run_id = flow_run_url.rstrip("/").rsplit("/", 1)[-1]
     body = {"flow_runs": {"id": {"any_": [run_id]}}, "sort": "EXPECTED_START_TIME_ASC"}
     rows = httpx.post(f"{prefect_api}/task_runs/filter", json=body, timeout=30).json()
     times: dict[str, float] = {}
+    windows: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
         if row.get("total_run_time") is None:
             continue
         name = _step_name(row["name"])
         times[name] = round(times.get(name, 0.0) + float(row["total_run_time"]), 2)
+        if row.get("start_time") and row.get("end_time"):
+            windows.setdefault(name, []).append(
+                (_epoch(row["start_time"]), _epoch(row["end_time"]))
+            )
     # Subflow steps are task runs of the parent whose time is the subflow's: read those too.
     flows = httpx.post(
         f"{prefect_api}/flow_runs/filter",
@@ -244,7 +255,15 @@ def daily_step_times(prefect_api: str, flow_run_url: str) -> dict[str, float]:
             continue
         step = _step_name(parent["name"])
         times[step] = round(float(child.get("total_run_time") or 0.0), 2)
-    return times
+        if child.get("start_time") and child.get("end_time"):
+            windows[step] = [(_epoch(child["start_time"]), _epoch(child["end_time"]))]
+    return times, windows
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def report(step: str, r: dict[str, Any]) -> str:
@@ -382,7 +401,12 @@ def main() -> None:
             summary = r.get("summary") or {}
             if step == "daily":
                 r["records"] = sum(fetched(v) for v in summary.values() if isinstance(v, dict))
-                r["steps"] = daily_step_times(prefect_api, r["flow_run_url"])
+                r["steps"], windows = daily_step_times(prefect_api, r["flow_run_url"])
+                sampler = r["sampler"]
+                r["step_peak_rss_mb"] = {
+                    name: round(max(sampler.peak_between(a, b) for a, b in spans) / 2**20)
+                    for name, spans in windows.items()
+                }
                 dispatch = (summary.get("dispatch-handoffs") or {}).get("run") or {}
                 r["deliveries"] = int(dispatch.get("delivery_sent", 0))
                 r["deliveries_on_desk"] = int(dispatch.get("delivery_on_desk", 0))
@@ -409,7 +433,8 @@ def main() -> None:
             print(report(step, r), flush=True)
             if step == "daily":
                 for name, seconds in r["steps"].items():
-                    print(f"             {name}: {seconds:.1f} s")
+                    peak = r["step_peak_rss_mb"].get(name)
+                    print(f"             {name}: {seconds:.1f} s, peak RSS {peak} MB")
     finally:
         for p in procs:
             p.terminate()
@@ -438,6 +463,7 @@ def main() -> None:
                 k: r[k]
                 for k in (
                     "steps",
+                    "step_peak_rss_mb",
                     "deliveries",
                     "deliveries_on_desk",
                     "intake",

@@ -81,6 +81,9 @@ class TreeSampler(threading.Thread):
         self.every_s = every_s
         self.peak = 0
         self.most_processes = 0
+        # (epoch seconds, bytes) each time the sum moves by 8 MB or more: the peak of a window
+        # of the run (a step of the daily run) within that much, in a few thousand entries.
+        self.timeline: list[tuple[float, int]] = []
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -97,11 +100,19 @@ class TreeSampler(threading.Thread):
                     continue
             self.peak = max(self.peak, total)
             self.most_processes = max(self.most_processes, len(procs))
+            if not self.timeline or abs(total - self.timeline[-1][1]) >= 8 * 2**20:
+                self.timeline.append((time.time(), total))
             self._done.wait(self.every_s)
 
     def stop(self) -> None:
         self._done.set()
         self.join(timeout=5)
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The largest sample from `start` to `end` (epoch seconds), or the last one before."""
+        before = [rss for t, rss in self.timeline if t <= start]
+        inside = [rss for t, rss in self.timeline if start < t <= end]
+        return max([*before[-1:], *inside], default=0)
 
 
 def start_services(
