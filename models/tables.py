@@ -50,12 +50,16 @@ class Member(SQLModel, table=True):
     """A person of a registry household; carries the household's `updated_at`."""
 
     __tablename__ = "member"
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # Covering: the NIK checks read a member's household and status off the index.
+        Index("ix_member_nik_token", "nik_token", "household_id", "status"),
+        {"sqlite_with_rowid": False},
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     household_id: str = Field(max_length=64, index=True)
     nik: str = Field(max_length=16)
-    nik_token: str = Field(max_length=32, index=True)
+    nik_token: str = Field(max_length=32)
     name: str = Field(max_length=120)
     sex: str = Field(max_length=1)
     birth_date: date

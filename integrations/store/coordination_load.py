@@ -81,6 +81,8 @@ BLT_OFF_LIST = "removed"
 # to just over it is always a candidate (the pure check then decides).
 _AREA_SLACK = 1e-6
 _STREAM_ROWS = 5000
+# Candidate keys per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
+_CHUNK = 500
 
 
 def _scope(scope: RegionScope | None) -> RegionScope:
@@ -89,6 +91,31 @@ def _scope(scope: RegionScope | None) -> RegionScope:
 
 def _rows(conn: Connection, stmt: Select[Any]) -> list[Any]:
     return list(conn.execute(stmt).all())
+
+
+def _tokens(conn: Connection, stmt: Select[Any]) -> list[str]:
+    """The distinct values of a one-column query, sorted: a candidate list, read once."""
+    return sorted({value for (value,) in conn.execute(stmt)})
+
+
+def _rows_of(
+    conn: Connection, stmt: Select[Any], column: ColumnElement[str], values: Sequence[str]
+) -> list[Any]:
+    """The rows of `stmt` whose `column` is one of `values`, by their `id`, read in chunks.
+
+    The candidates are found once and their rows read by key: a candidate subquery in each
+    of a check's statements would be evaluated again for each, a scan of the province per
+    statement.
+    """
+    out: list[Any] = []
+    for start in range(0, len(values), _CHUNK):
+        out.extend(conn.execute(stmt.where(column.in_(values[start : start + _CHUNK]))).all())
+    out.sort(key=_by_id)
+    return out
+
+
+def _by_id(row: Any) -> str:
+    return str(row.id)
 
 
 def _two_or_more(column: ColumnElement[str]) -> ColumnElement[bool]:
@@ -228,19 +255,23 @@ def load_multiple_household_people(
         )
         grouped = grouped.where(MEMBER.c.nik_token.in_(scoped))
     candidates = grouped.group_by(MEMBER.c.nik_token).having(_two_or_more(MEMBER.c.household_id))
-    return _people(conn, _living(), MEMBER.c.nik_token.in_(candidates))
+    return _people(conn, _tokens(conn, candidates), _living())
 
 
-def _people(conn: Connection, *where: ColumnElement[bool]) -> list[Person]:
-    """Registry members matching where, with their household's desa, in member order."""
-    rows = _rows(
-        conn,
-        select(MEMBER.c.nik_token, MEMBER.c.household_id, HOUSEHOLD.c.desa_code, MEMBER.c.status)
+def _people(conn: Connection, tokens: Sequence[str], *where: ColumnElement[bool]) -> list[Person]:
+    """Registry members with one of these NIK tokens matching where, with their desa, by id."""
+    stmt = (
+        select(
+            MEMBER.c.id,
+            MEMBER.c.nik_token,
+            MEMBER.c.household_id,
+            HOUSEHOLD.c.desa_code,
+            MEMBER.c.status,
+        )
         .join(HOUSEHOLD, HOUSEHOLD.c.id == MEMBER.c.household_id)
         .where(*where)
-        .order_by(MEMBER.c.id),
     )
-    return [_person(r) for r in rows]
+    return [_person(r) for r in _rows_of(conn, stmt, MEMBER.c.nik_token, tokens)]
 
 
 def _person(row: Any) -> Person:
@@ -299,34 +330,40 @@ def load_deceased_or_moved_inputs(
             and_(REPORT.c.kind == "moved", REPORT.c.household_id == ENROLMENT.c.household_id),
         ),
     )
-    registered = exists().where(
-        MEMBER.c.nik_token == ENROLMENT.c.nik_token,
-        or_(
-            MEMBER.c.status == "deceased",
-            and_(MEMBER.c.status == "moved", MEMBER.c.household_id == ENROLMENT.c.household_id),
+    # Selecting the token (not EXISTS (SELECT *)) lets the member index answer alone.
+    registered = (
+        select(MEMBER.c.nik_token)
+        .where(
+            MEMBER.c.nik_token == ENROLMENT.c.nik_token,
+            or_(
+                MEMBER.c.status == "deceased",
+                and_(MEMBER.c.status == "moved", MEMBER.c.household_id == ENROLMENT.c.household_id),
+            ),
+        )
+        .exists()
+    )
+    subjects = _tokens(
+        conn,
+        select(ENROLMENT.c.nik_token).where(
+            _active(period),
+            ENROLMENT.c.nik_token != "",
+            or_(reported, registered),
+            in_scope(sc, ENROLMENT.c.kecamatan_code),
         ),
     )
-    subjects = select(ENROLMENT.c.nik_token).where(
-        _active(period),
-        ENROLMENT.c.nik_token != "",
-        or_(reported, registered),
-        in_scope(sc, ENROLMENT.c.kecamatan_code),
-    )
-    enrolments = _rows(
+    enrolments = _rows_of(
         conn,
-        select(*_ENR_COLUMNS)
-        .where(_active(period), ENROLMENT.c.nik_token.in_(subjects))
-        .order_by(ENROLMENT.c.id),
+        select(ENROLMENT.c.id, *_ENR_COLUMNS).where(_active(period)),
+        ENROLMENT.c.nik_token,
+        subjects,
     )
-    reports = _rows(
+    reports = _rows_of(
         conn,
-        select(*_REPORT_COLUMNS)
-        .where(REPORT.c.kind.in_(("deceased", "moved")), REPORT.c.nik_token.in_(subjects))
-        .order_by(REPORT.c.id),
+        select(*_REPORT_COLUMNS).where(REPORT.c.kind.in_(("deceased", "moved"))),
+        REPORT.c.nik_token,
+        subjects,
     )
-    people = _people(
-        conn, MEMBER.c.status.in_(("deceased", "moved")), MEMBER.c.nik_token.in_(subjects)
-    )
+    people = _people(conn, subjects, MEMBER.c.status.in_(("deceased", "moved")))
     return DeceasedOrMovedInputs(
         reports=[_report(r) for r in reports],
         people=people,
