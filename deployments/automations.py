@@ -200,9 +200,22 @@ def rerun_automation(rerun_deployment_id: Any) -> Any:
 def _same(existing: Any, wanted: Any) -> bool:
     keys = {"name", "description", "enabled", "trigger", "actions"}
     return bool(
-        existing.model_dump(mode="json", include=keys)
-        == wanted.model_dump(mode="json", include=keys)
+        _canonical(existing.model_dump(mode="json", include=keys))
+        == _canonical(wanted.model_dump(mode="json", include=keys))
     )
+
+
+def _canonical(value: Any) -> Any:
+    """A dump with its sets of names in one order (a set dumps as a list in iteration order)."""
+    # The same set built in another order, or in a process with another hash seed, iterates
+    # in another order: compared as dumped, an automation read back could differ from
+    # itself and be updated on every apply.
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        return sorted(items) if all(isinstance(v, str) for v in items) else items
+    return value
 
 
 def _deployment_id(client: Any, name: str) -> Any:

@@ -92,6 +92,24 @@ def _heartbeats(flow_run_id: UUID) -> int:
     return len(page.events)
 
 
+# The read-back stand-in holds the set as a list in a chosen order, which pydantic notes.
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+def test_an_automation_read_back_with_its_sets_in_another_order_is_the_same() -> None:
+    # The trigger's sets (`expect`, `after`) dump as lists in iteration order, which depends
+    # on the order they were built in and on the process's hash seed: the server gives back
+    # the order of the process that wrote the automation.
+    from deployments.automations import _same, crash_dead_runs
+
+    wanted = crash_dead_runs(60)
+    order = wanted.model_dump(mode="json")["trigger"]["expect"]
+    read_back = wanted.model_copy(
+        update={"trigger": wanted.trigger.model_copy(update={"expect": order[::-1]})}
+    )
+    assert read_back.model_dump(mode="json") != wanted.model_dump(mode="json")
+    assert _same(read_back, wanted)
+    assert not _same(crash_dead_runs(61), wanted)
+
+
 def test_ensure_automations_is_idempotent(prefect_api: str, fast_heartbeats: Settings) -> None:
     import json
 
