@@ -16,12 +16,12 @@ command on a started Prefect server:
 Every read-only page comes from the sandbox's page cache, so the agencies cost this machine
 almost nothing, as real agencies on their own servers would: the registry's first pages are
 pre-rendered; the epoch's changed pages by a first, untimed pass of the same sync from the
-store's cursors into an empty store (a copy of the store would push the store out of the
-page cache before the timed sync); the other agencies' pages (PKH reports, BLT-DD, e-RDKK,
-KSK, puskesmas) by an untimed pass of `cettar sync sources` and `cettar sync reports` into an
-empty store. What the sandbox still does live in the daily step is the office inbox:
-receiving every handoff and publishing the offices' decisions (its `sandbox_cpu_s` says how
-much of the machine that took).
+store's cursors into an empty store (not over a copy of the store: 11 GB written and read
+just before the timed sync, competing with it for the OS's file cache); the other agencies'
+pages (PKH reports, BLT-DD, e-RDKK, KSK, puskesmas) by an untimed pass of `cettar sync
+sources` and `cettar sync reports` into an empty store. What the sandbox still does live in
+the daily step is the office inbox: receiving every handoff and publishing the offices'
+decisions (its `sandbox_cpu_s` says how much of the machine that took).
 
 Per step: wall and CPU seconds (the command's whole process tree, workers included), records
 fetched and per second, peak RSS of the process tree (psutil, sampled every 50 ms), the store's
@@ -152,8 +152,8 @@ def cursor_store(url: str, work: Path, env: dict[str, str]) -> str:
     """An empty store holding the bench store's sync cursors: a sync there asks for the pages
     the same sync of the bench's store will ask for.
 
-    Copying the whole store instead (11 GB at 6.5 M households) pushed the store itself out
-    of the page cache before the timed sync.
+    Copying the whole store instead wrote 11 GB at 6.5 M households just before the timed
+    sync, which then competed with the copy's pages for the OS's file cache.
     """
     from sqlalchemy import create_engine, insert, select
 
