@@ -137,7 +137,6 @@ class RawStore:
                 "journal_mode=WAL",
                 "synchronous=NORMAL",
                 "cache_size=-32768",
-                "temp_store=MEMORY",
             ):
                 conn.execute(f"PRAGMA {pragma}")
             mark = "?"

@@ -99,7 +99,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=60000")
     # A larger page cache keeps the token and foreign-key indexes hot during bulk upserts.
     cur.execute("PRAGMA cache_size=-32768")
-    cur.execute("PRAGMA temp_store=MEMORY")
+    # Temporary B-trees (a GROUP BY or ORDER BY over millions of rows) stay in SQLite's
+    # default file store: spilled to a temporary file past the cache, where in memory they
+    # grew without bound (the health step's people per desa: 434 MB of peak RSS against 81 MB,
+    # and 4.1 s against 2.4 s, over 6.5 M households).
     cur.close()
 
 
