@@ -34,7 +34,7 @@ from sqlalchemy import (
     select,
 )
 
-from integrations.store.common import handoff_in_scope, in_scope, stored_utc, to_utc
+from integrations.store.common import chunks, handoff_in_scope, in_scope, stored_utc, to_utc
 from integrations.store.tables import (
     BLT,
     CURSOR,
@@ -81,8 +81,6 @@ BLT_OFF_LIST = "removed"
 # to just over it is always a candidate (the pure check then decides).
 _AREA_SLACK = 1e-6
 _STREAM_ROWS = 5000
-# Candidate keys per statement: well under SQLite's and PostgreSQL's bound-parameter limits.
-_CHUNK = 500
 
 
 def _scope(scope: RegionScope | None) -> RegionScope:
@@ -108,8 +106,8 @@ def _rows_of(
     statement.
     """
     out: list[Any] = []
-    for start in range(0, len(values), _CHUNK):
-        out.extend(conn.execute(stmt.where(column.in_(values[start : start + _CHUNK]))).all())
+    for part in chunks(values):
+        out.extend(conn.execute(stmt.where(column.in_(list(part)))).all())
     out.sort(key=_by_id)
     return out
 
