@@ -115,6 +115,49 @@ class TreeSampler(threading.Thread):
         return max([*before[-1:], *inside], default=0)
 
 
+class UserCpuSampler(threading.Thread):
+    """CPU seconds used by one OS user's processes (a database server's) while it runs.
+
+    A server's backends come and go with their connections: each process is sampled every
+    `every_s` and counted from its first sample (or from zero when it started after the
+    sampler), so a backend that exits between samples loses at most its last `every_s`.
+    """
+
+    def __init__(self, user: str, every_s: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.user = user
+        self.every_s = every_s
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._done = threading.Event()
+        self._started = time.time()
+        self._scan()
+
+    def _scan(self) -> None:
+        for p in psutil.process_iter(["username", "create_time"]):
+            if p.info["username"] != self.user:
+                continue
+            try:
+                cpu = cpu_of(p)
+            except psutil.NoSuchProcess:
+                continue
+            if p.pid not in self._first:
+                born_after = (p.info["create_time"] or 0) >= self._started
+                self._first[p.pid] = 0.0 if born_after else cpu
+            self._last[p.pid] = cpu
+
+    def run(self) -> None:
+        while not self._done.wait(self.every_s):
+            self._scan()
+
+    def stop(self) -> float:
+        """Stop sampling; the CPU seconds used since the sampler was made."""
+        self._done.set()
+        self.join(timeout=5)
+        self._scan()
+        return sum(self._last[pid] - first for pid, first in self._first.items())
+
+
 def start_services(
     households: int,
     seed: int,
@@ -173,8 +216,13 @@ def run_client(
     )
     sampler = TreeSampler(proc.pid)
     sampler.start()
+    # The database server's work for the client (PostgreSQL: its own processes, same cores).
+    server = UserCpuSampler("postgres") if args.database_url else None
+    if server is not None:
+        server.start()
     out, err = proc.communicate()
     sampler.stop()
+    server_cpu = server.stop() if server is not None else None
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.stderr.write(err[-6000:])
@@ -187,6 +235,8 @@ def run_client(
     result["process_cpu_s"] = (after.ru_utime + after.ru_stime) - (
         children.ru_utime + children.ru_stime
     )
+    if server_cpu is not None:
+        result["db_server_cpu_s"] = server_cpu
     result["peak_rss_mb"] = sampler.peak / 2**20
     result["processes"] = sampler.most_processes
     return result
@@ -292,6 +342,7 @@ def line(name: str, r: dict[str, Any]) -> str:
         f" {r['cpu_s']:.2f} s CPU ({r['records'] / r['seconds']:,.0f}/s);"
         f" sandbox CPU {r['sandbox_cpu_s']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB"
         f" over {r['processes']} process(es)"
+        + (f"; database server CPU {r['db_server_cpu_s']:.2f} s" if "db_server_cpu_s" in r else "")
     )
 
 
@@ -407,6 +458,8 @@ def main() -> None:
             peak_rss_mb=round(hub["peak_rss_mb"], 1),
             hub_processes=hub["processes"],
         )
+        if "db_server_cpu_s" in hub:
+            figures["db_server_cpu_s"] = round(hub["db_server_cpu_s"], 2)
     for name, r in (("raw", raw), ("fast_raw", fast)):
         if r is None:
             continue
@@ -423,6 +476,8 @@ def main() -> None:
                 f"{name}_write_s": round(r["write_s"], 2),
             }
         )
+        if "db_server_cpu_s" in r:
+            figures[f"{name}_db_server_cpu_s"] = round(r["db_server_cpu_s"], 2)
         if hub is not None:
             # Same records on both sides: the ratio of rates is the inverse ratio of times.
             figures[f"ratio_vs_{name}"] = round(r["seconds"] / hub["seconds"], 3)

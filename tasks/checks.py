@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -10,12 +11,17 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, Engine
 
+from integrations.settings import get_settings
+from integrations.store.common import chunks
 from integrations.store.coordination_load import (
+    blt_overlap_subjects,
+    deceased_or_moved_subjects,
     load_blt_overlap_inputs,
     load_deceased_or_moved_inputs,
     load_farmer_needs,
     load_household_update_reports,
     load_multiple_household_people,
+    multiple_household_subjects,
 )
 from integrations.store.engine import get_engine, write_lock
 from integrations.store.handoffs import create_handoffs
@@ -37,6 +43,7 @@ __all__ = [
     "Check",
     "current_period",
     "find",
+    "find_pages",
     "period_start",
     "run_check",
     "run_programme_check",
@@ -92,28 +99,58 @@ def _previous_quarter_start(period: str) -> date:
     return date(start.year - 1, month + 12, 1) if month < 1 else date(start.year, month, 1)
 
 
-def find(
-    conn: Connection, check: Check, period: str, scope: RegionScope | None = None
-) -> list[Finding]:
-    """Findings of one check: SQL-narrowed candidates through the pure check."""
-    if check is Check.BLT_OVERLAP:
-        blt = load_blt_overlap_inputs(conn, period, scope)
-        return blt_overlaps(blt.blt, blt.enrolments, period)
+def find_pages(
+    conn: Connection,
+    check: Check,
+    period: str,
+    scope: RegionScope | None = None,
+    *,
+    page_subjects: int | None = None,
+) -> Iterator[list[Finding]]:
+    """Findings of one check in pages: SQL-narrowed candidates through the pure check.
+
+    The checks that group by a person (NIK token: BLT-DD overlaps, one NIK in two households,
+    deceased or moved) find their subjects first, then read and check `page_subjects` of
+    them at a time (default: the setting), every row of each: the findings per subject are
+    those of one pass over all subjects, and the rows, findings and handoffs in memory are
+    one page's, not the province's.
+    """
+    size = page_subjects or get_settings().check_page_subjects
     if check is Check.NIK_MULTIPLE_HOUSEHOLDS:
-        return nik_in_multiple_households(load_multiple_household_people(conn, scope), period)
+        for page in chunks(multiple_household_subjects(conn, scope), size):
+            people = load_multiple_household_people(conn, subjects=page)
+            yield nik_in_multiple_households(people, period)
+        return
     if check is Check.DECEASED_OR_MOVED:
-        dm = load_deceased_or_moved_inputs(conn, period, scope)
-        return deceased_or_moved_receiving(dm.reports, dm.people, dm.enrolments, period)
+        for page in chunks(deceased_or_moved_subjects(conn, period, scope), size):
+            dm = load_deceased_or_moved_inputs(conn, period, subjects=page)
+            yield deceased_or_moved_receiving(dm.reports, dm.people, dm.enrolments, period)
+        return
+    if check is Check.BLT_OVERLAP:
+        for page in chunks(blt_overlap_subjects(conn, period, scope), size):
+            blt = load_blt_overlap_inputs(conn, period, subjects=page)
+            yield blt_overlaps(blt.blt, blt.enrolments, period)
+        return
     if check is Check.FARMER_CONFLICTS:
         # Seasons (musim tanam) do not follow quarters: every synced season is checked, and
         # findings already handed off are recognised by their idempotency keys.
-        return farmer_conflicts(load_farmer_needs(conn, scope=scope))
+        yield farmer_conflicts(load_farmer_needs(conn, scope=scope))
+        return
     # A household update is handed off when first seen; reports filed since the previous
     # quarter began still get checked, so a report synced late is not missed.
     reports = load_household_update_reports(
         conn, reported_since=_previous_quarter_start(period), scope=scope
     )
-    return household_updates_to_verify(reports)
+    yield household_updates_to_verify(reports)
+
+
+def find(
+    conn: Connection, check: Check, period: str, scope: RegionScope | None = None
+) -> list[Finding]:
+    """Findings of one check, all pages, in the pure check's order (kind, then subject)."""
+    findings = [f for page in find_pages(conn, check, period, scope) for f in page]
+    findings.sort(key=lambda f: (HandoffKind(f.kind).value, f.subject_token))
+    return findings
 
 
 def run_check(
@@ -123,30 +160,30 @@ def run_check(
     period: str,
     now: datetime,
     scope: RegionScope | None = None,
+    page_subjects: int | None = None,
 ) -> dict[str, dict[str, int]]:
     """Run one check and create its handoffs; per handoff kind: findings, created, existing."""
     period_start(period)
+    declared = {k.value for k in CHECK_KINDS[check]}
+    result = {k.value: {"findings": 0, "created": 0, "existing": 0} for k in CHECK_KINDS[check]}
     with engine.connect() as conn:
-        findings = find(conn, check, period, scope)
-    by_kind: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        by_kind[HandoffKind(f.kind).value].append(f)
-    unexpected = set(by_kind) - {k.value for k in CHECK_KINDS[check]}
-    if unexpected:
-        raise RuntimeError(
-            f"check {check} produced kinds it does not declare: {sorted(unexpected)}"
-        )
-    result: dict[str, dict[str, int]] = {}
-    # One transaction: a check's handoffs are all created or none, and a rerun finds them.
-    with write_lock(engine), engine.begin() as conn:
-        for kind in CHECK_KINDS[check]:
-            group = by_kind.get(kind.value, [])
-            counts = create_handoffs(conn, group, sender=SENDER, now=now)
-            result[kind.value] = {
-                "findings": len(group),
-                "created": counts.created,
-                "existing": counts.existing,
-            }
+        for findings in find_pages(conn, check, period, scope, page_subjects=page_subjects):
+            by_kind: dict[str, list[Finding]] = defaultdict(list)
+            for f in findings:
+                by_kind[HandoffKind(f.kind).value].append(f)
+            unexpected = set(by_kind) - declared
+            if unexpected:
+                raise RuntimeError(
+                    f"check {check} produced kinds it does not declare: {sorted(unexpected)}"
+                )
+            # One transaction per page: its handoffs are all created or none, and a rerun
+            # finds those of the pages before (their idempotency keys) as existing.
+            with write_lock(engine), engine.begin() as wconn:
+                for kind, group in by_kind.items():
+                    counts = create_handoffs(wconn, group, sender=SENDER, now=now)
+                    result[kind]["findings"] += len(group)
+                    result[kind]["created"] += counts.created
+                    result[kind]["existing"] += counts.existing
     return result
 
 

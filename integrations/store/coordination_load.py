@@ -63,6 +63,8 @@ __all__ = [
     "BLT_OFF_LIST",
     "BltOverlapInputs",
     "DeceasedOrMovedInputs",
+    "blt_overlap_subjects",
+    "deceased_or_moved_subjects",
     "iter_scorecard_handoffs",
     "load_blt_overlap_inputs",
     "load_deceased_or_moved_inputs",
@@ -71,6 +73,7 @@ __all__ = [
     "load_multiple_household_people",
     "load_overlap_counts",
     "load_source_counts",
+    "multiple_household_subjects",
 ]
 
 
@@ -165,10 +168,10 @@ def _enrolment(row: Any) -> Enrolment:
     )
 
 
-def load_blt_overlap_inputs(
+def blt_overlap_subjects(
     conn: Connection, period: str, scope: RegionScope | None = None
-) -> BltOverlapInputs:
-    """BLT-DD rows of the period whose NIK or No. KK token has an active enrolment, and those."""
+) -> list[str]:
+    """NIK tokens of the period's BLT-DD rows (in scope) whose NIK or No. KK is enrolled, sorted."""
     sc = _scope(scope)
     # Empty tokens never match in the pure check; equality with "" is excluded the same way.
     enrolled_nik = exists().where(
@@ -179,42 +182,49 @@ def load_blt_overlap_inputs(
     )
     # A row without a No. KK token skips the No. KK probe: the probe for "" would read every
     # enrolment without one, once per such row.
-    subjects = select(BLT.c.nik_token).where(
-        _listed(period),
-        or_(enrolled_nik, and_(BLT.c.kk_token != "", enrolled_kk)),
-        in_scope(sc, BLT.c.kecamatan_code),
-    )
-    blt_rows = _rows(
+    return _tokens(
         conn,
-        select(BLT.c.nik_token, BLT.c.kk_token, BLT.c.desa_code, BLT.c.period, BLT.c.id)
-        .where(_listed(period), BLT.c.nik_token.in_(subjects))
-        .order_by(BLT.c.id),
+        select(BLT.c.nik_token).where(
+            _listed(period),
+            or_(enrolled_nik, and_(BLT.c.kk_token != "", enrolled_kk)),
+            in_scope(sc, BLT.c.kecamatan_code),
+        ),
     )
-    subject_rows = (
-        select(BLT.c.nik_token, BLT.c.kk_token)
-        .where(_listed(period), BLT.c.nik_token.in_(subjects))
-        .subquery()
-    )
-    enrolments = _rows(
+
+
+def load_blt_overlap_inputs(
+    conn: Connection,
+    period: str,
+    scope: RegionScope | None = None,
+    *,
+    subjects: Sequence[str] | None = None,
+) -> BltOverlapInputs:
+    """BLT-DD rows of the period whose NIK or No. KK token has an active enrolment, and those.
+
+    Every listed row of each subject (NIK token), whatever its region, and every active
+    enrolment of its NIK or No. KK; `subjects` (some of `blt_overlap_subjects`) limits them
+    to those tokens.
+    """
+    if subjects is None:
+        subjects = blt_overlap_subjects(conn, period, scope)
+    blt_rows = _rows_of(
         conn,
-        select(*_ENR_COLUMNS)
-        .where(
-            _active(period),
-            or_(
-                and_(
-                    ENROLMENT.c.nik_token != "",
-                    ENROLMENT.c.nik_token.in_(select(subject_rows.c.nik_token)),
-                ),
-                and_(
-                    ENROLMENT.c.kk_token != "",
-                    ENROLMENT.c.kk_token.in_(
-                        select(subject_rows.c.kk_token).where(subject_rows.c.kk_token != "")
-                    ),
-                ),
-            ),
+        select(BLT.c.nik_token, BLT.c.kk_token, BLT.c.desa_code, BLT.c.period, BLT.c.id).where(
+            _listed(period)
+        ),
+        BLT.c.nik_token,
+        subjects,
+    )
+    enrolled = select(ENROLMENT.c.id, *_ENR_COLUMNS).where(_active(period))
+    families = sorted({r.kk_token for r in blt_rows if r.kk_token})
+    # Each probe on its own index: one enrolment may match both ways, and is kept once.
+    matched = {
+        r.id: r
+        for r in (
+            *_rows_of(conn, enrolled, ENROLMENT.c.nik_token, subjects),
+            *_rows_of(conn, enrolled, ENROLMENT.c.kk_token, families),
         )
-        .order_by(ENROLMENT.c.id),
-    )
+    }
     return BltOverlapInputs(
         blt=[
             BltRecipient(
@@ -226,7 +236,7 @@ def load_blt_overlap_inputs(
             )
             for r in blt_rows
         ],
-        enrolments=[_enrolment(r) for r in enrolments],
+        enrolments=[_enrolment(matched[i]) for i in sorted(matched)],
     )
 
 
@@ -237,10 +247,8 @@ def _living() -> ColumnElement[bool]:
     return and_(MEMBER.c.status != "deceased", MEMBER.c.nik_token != "")
 
 
-def load_multiple_household_people(
-    conn: Connection, scope: RegionScope | None = None
-) -> list[Person]:
-    """Living registry members whose NIK token is in two or more households."""
+def multiple_household_subjects(conn: Connection, scope: RegionScope | None = None) -> list[str]:
+    """The NIK tokens of living members in two or more households (some in scope), sorted."""
     sc = _scope(scope)
     # Two desa imply two households (a household lies in one desa): counting households
     # on the member table alone finds every candidate without joining 20 M rows.
@@ -253,7 +261,23 @@ def load_multiple_household_people(
         )
         grouped = grouped.where(MEMBER.c.nik_token.in_(scoped))
     candidates = grouped.group_by(MEMBER.c.nik_token).having(_two_or_more(MEMBER.c.household_id))
-    return _people(conn, _tokens(conn, candidates), _living())
+    return _tokens(conn, candidates)
+
+
+def load_multiple_household_people(
+    conn: Connection,
+    scope: RegionScope | None = None,
+    *,
+    subjects: Sequence[str] | None = None,
+) -> list[Person]:
+    """Living registry members whose NIK token is in two or more households.
+
+    `subjects` (some of `multiple_household_subjects`) limits them to those tokens: the
+    check then runs a page of subjects at a time.
+    """
+    if subjects is None:
+        subjects = multiple_household_subjects(conn, scope)
+    return _people(conn, subjects, _living())
 
 
 def _people(conn: Connection, tokens: Sequence[str], *where: ColumnElement[bool]) -> list[Person]:
@@ -316,10 +340,13 @@ def _report(row: Any) -> FacilitatorReport:
     )
 
 
-def load_deceased_or_moved_inputs(
+def deceased_or_moved_subjects(
     conn: Connection, period: str, scope: RegionScope | None = None
-) -> DeceasedOrMovedInputs:
-    """Active enrolments of the period whose pengurus is reported or registered dead or moved."""
+) -> list[str]:
+    """NIK tokens of the period's active enrolments (in scope) reported or registered dead or moved.
+
+    Sorted; an enrolment's pengurus is its NIK token.
+    """
     sc = _scope(scope)
     reported = exists().where(
         REPORT.c.nik_token == ENROLMENT.c.nik_token,
@@ -340,7 +367,7 @@ def load_deceased_or_moved_inputs(
         )
         .exists()
     )
-    subjects = _tokens(
+    return _tokens(
         conn,
         select(ENROLMENT.c.nik_token).where(
             _active(period),
@@ -349,6 +376,22 @@ def load_deceased_or_moved_inputs(
             in_scope(sc, ENROLMENT.c.kecamatan_code),
         ),
     )
+
+
+def load_deceased_or_moved_inputs(
+    conn: Connection,
+    period: str,
+    scope: RegionScope | None = None,
+    *,
+    subjects: Sequence[str] | None = None,
+) -> DeceasedOrMovedInputs:
+    """Active enrolments of the period whose pengurus is reported or registered dead or moved.
+
+    With their reports and registry rows, every row of each subject (NIK token), whatever its
+    region; `subjects` (some of `deceased_or_moved_subjects`) limits them to those tokens.
+    """
+    if subjects is None:
+        subjects = deceased_or_moved_subjects(conn, period, scope)
     enrolments = _rows_of(
         conn,
         select(ENROLMENT.c.id, *_ENR_COLUMNS).where(_active(period)),
