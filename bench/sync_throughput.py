@@ -130,7 +130,7 @@ class UserCpuSampler(threading.Thread):
         self._first: dict[int, float] = {}
         self._last: dict[int, float] = {}
         self._done = threading.Event()
-        self._started = time.time()
+        self._since = time.time()
         self._scan()
 
     def _scan(self) -> None:
@@ -142,7 +142,7 @@ class UserCpuSampler(threading.Thread):
             except psutil.NoSuchProcess:
                 continue
             if p.pid not in self._first:
-                born_after = (p.info["create_time"] or 0) >= self._started
+                born_after = (p.info["create_time"] or 0) >= self._since
                 self._first[p.pid] = 0.0 if born_after else cpu
             self._last[p.pid] = cpu
 

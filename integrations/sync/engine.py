@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from integrations.agencies.client import AgencyClient, FetchedPage
 from integrations.settings import get_settings
-from integrations.store.bulk import stored_rows
+from integrations.store.bulk import keyed_plans, stored_rows
 from integrations.store.cursors import CursorState, load_cursor
 from integrations.store.engine import write_lock
 from integrations.store.pages import PageCounts, write_source_page
@@ -109,6 +109,7 @@ def stream_source(
     # indexes on random tokens are written once per group instead of once per page.
     while True:
         with write_lock(engine), engine.begin() as conn:
+            keyed_plans(conn)
             pending = 0
             for (state, next_cursor, records, read_at), prepared in results:
                 checked = without_conflicts(conn, spec, prepared, records, key, read_at)

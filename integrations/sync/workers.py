@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import atexit
 import functools
 import gc
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from multiprocessing import spawn
+from multiprocessing import spawn, util
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, TypeVar
 
@@ -76,7 +75,14 @@ def worker_pool(processes: int) -> ProcessPoolExecutor:
         # Workers allocate the page's models and rows: the same collector tuning applies.
         initializer=tune_collector_for_bulk,
     )
-    atexit.register(pool.shutdown, wait=True, cancel_futures=True)
+    # A multiprocessing finalizer, not atexit: a process of its own (a partition, with
+    # CETTAR_SYNC_WORKERS > 1) runs no atexit handlers and joins its children on the way
+    # out, where the pool's idle workers kept it waiting for ever. It runs before that join
+    # (in the main process at interpreter exit), and before the finalizers (priority 10)
+    # that close the pool's queues, through which it tells the workers to stop.
+    util.Finalize(
+        pool, pool.shutdown, kwargs={"wait": True, "cancel_futures": True}, exitpriority=100
+    )
     return pool
 
 

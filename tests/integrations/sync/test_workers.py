@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import gc
+import multiprocessing
 import operator
 import sys
 
@@ -55,3 +57,24 @@ def test_worker_processes_do_not_import_the_parent_s_main_module() -> None:
     assert getattr(sys.modules["__main__"], "__file__", None)
     [(_, main)] = list(ordered_map(_parent_main_file, [("w", (0,))], processes=1))
     assert main is None
+
+
+def _sync_in_a_child(_: int) -> int:
+    # As a partition does in a process of its own (CETTAR_SYNC_WORKERS > 1).
+    return sum(result for _, result in ordered_map(operator.mul, [("a", (2, 3))], processes=1))
+
+
+def test_a_process_that_used_the_pool_exits_when_its_work_is_done() -> None:
+    # A multiprocessing child never runs atexit handlers: it joins its own children on the
+    # way out, and workers waiting for jobs would keep it (and the sync) waiting for ever.
+    ctx = multiprocessing.get_context("spawn")
+    outer = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+    try:
+        assert outer.submit(_sync_in_a_child, 0).result(timeout=60) == 6
+        [child] = list(outer._processes.values())
+        outer.shutdown(wait=False)
+        child.join(timeout=30)
+        assert child.exitcode == 0, "the child still waits for its pool's workers"
+    finally:
+        for p in multiprocessing.active_children():
+            p.kill()
