@@ -92,8 +92,8 @@ class Settings(_AgencyEndpoints):
     # Records per store transaction (whole pages; each page's cursor commits with its rows).
     commit_records: int = Field(default=5000, ge=1)
     # People (NIK tokens) a cross-programme check reads and checks at a time: its memory
-    # follows this, not the province (the deceased-or-moved check of Jawa Timur holds about
-    # 0.14 M subjects).
+    # follows this, not the province (the deceased-or-moved check of Jawa Timur found
+    # 136,766 of them).
     check_page_subjects: int = Field(default=20_000, ge=1)
 
     # A sync run in which more than this share of a source's records is quarantined emits

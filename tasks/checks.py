@@ -147,8 +147,12 @@ def find_pages(
 def find(
     conn: Connection, check: Check, period: str, scope: RegionScope | None = None
 ) -> list[Finding]:
-    """Findings of one check, all pages, in the pure check's order (kind, then subject)."""
-    findings = [f for page in find_pages(conn, check, period, scope) for f in page]
+    """Findings of one check, all pages, in the pure check's order."""
+    pages = list(find_pages(conn, check, period, scope))
+    if len(pages) == 1:
+        return pages[0]
+    # Pages of subjects: a check grouping by person orders its findings by kind, then subject.
+    findings = [f for page in pages for f in page]
     findings.sort(key=lambda f: (HandoffKind(f.kind).value, f.subject_token))
     return findings
 
